@@ -1,0 +1,88 @@
+"""Per-task accounting of a stage: documents and bytes in, kept, excluded by reason, input records skipped.
+
+The reader, the exclusion writers and the output writer of one task share one `Ledger`; the output writer (the
+last step) saves it when the task's stream is exhausted. After all tasks, `merge_ledgers` sums them into the
+stage's stats.json and checks that every document read is either kept or excluded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class AccountingError(RuntimeError):
+    """Documents in != kept + excluded: something was lost or duplicated."""
+
+
+@dataclass
+class Ledger:
+    docs_in: int = 0
+    bytes_in: int = 0
+    docs_out: int = 0
+    bytes_out: int = 0
+    excluded_docs: Counter = field(default_factory=Counter)  # reason -> documents
+    excluded_bytes: Counter = field(default_factory=Counter)  # reason -> UTF-8 bytes of text
+    skipped_input: Counter = field(default_factory=Counter)  # reason -> input records that were no document
+    files: list[str] = field(default_factory=list)
+    started: float = 0.0  # time.monotonic() when the task began reading
+
+    def reset(self) -> None:
+        # One process may run several tasks in turn with the same step objects: start each task from zero.
+        self.__init__()
+
+    def exclude(self, reason: str, nbytes: int) -> None:
+        self.excluded_docs[reason] += 1
+        self.excluded_bytes[reason] += nbytes
+
+    def save(self, path: Path, wall_seconds: float) -> None:
+        data = {
+            "docs_in": self.docs_in,
+            "bytes_in": self.bytes_in,
+            "docs_out": self.docs_out,
+            "bytes_out": self.bytes_out,
+            "excluded_docs": dict(self.excluded_docs),
+            "excluded_bytes": dict(self.excluded_bytes),
+            "skipped_input": dict(self.skipped_input),
+            "files": self.files,
+            "wall_seconds": wall_seconds,
+        }
+        write_json_atomic(path, data)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def merge_ledgers(paths: list[Path]) -> dict:
+    """Sum per-task ledgers into the stage totals and check the invariant docs_in == kept + excluded."""
+    total = {"docs_in": 0, "bytes_in": 0, "docs_out": 0, "bytes_out": 0, "task_seconds": 0.0}
+    excluded_docs: Counter = Counter()
+    excluded_bytes: Counter = Counter()
+    skipped: Counter = Counter()
+    for path in paths:
+        part = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("docs_in", "bytes_in", "docs_out", "bytes_out"):
+            total[key] += part[key]
+        total["task_seconds"] += part["wall_seconds"]
+        excluded_docs.update(part["excluded_docs"])
+        excluded_bytes.update(part["excluded_bytes"])
+        skipped.update(part["skipped_input"])
+    total["task_seconds"] = round(total["task_seconds"], 3)
+    total["docs_excluded"] = sum(excluded_docs.values())
+    total["bytes_excluded"] = sum(excluded_bytes.values())
+    total["excluded"] = {
+        reason: {"docs": excluded_docs[reason], "bytes": excluded_bytes[reason]} for reason in sorted(excluded_docs)
+    }
+    total["skipped_input"] = dict(sorted(skipped.items()))
+    if total["docs_in"] != total["docs_out"] + total["docs_excluded"]:
+        raise AccountingError(
+            f"documents in ({total['docs_in']}) != kept ({total['docs_out']}) + excluded ({total['docs_excluded']})"
+        )
+    return total
