@@ -52,6 +52,8 @@ def stage_config(stage_name: str, config_file: str | None, overrides: list[str])
         # A job config holds every stage's settings under `stages:`; a stage config is the mapping itself.
         if "stages" in data:
             data = (data["stages"] or {}).get(stage_name) or {}
+    # `--set decont.benchmarks=X` and `--set benchmarks=X` mean the same for `run decont`.
+    overrides = [o.removeprefix(f"{stage_name}.") for o in overrides]
     data = deep_merge(data, parse_overrides(overrides))
     return from_dict(stage.config_cls, data, where=stage_name)
 

@@ -42,6 +42,9 @@ class Stage:
     summary: str  # one line, shown by `python -m pipeline --help`
     config_cls: type
     build: Callable[[Any], list[PipelineStep]]
+    # Optional, runs once after all tasks, in the driver: (output dir, config, stats) -> extra stats to merge into
+    # stats.json (for example a stage's report.md built from its outputs). Must be idempotent.
+    finalize: Callable[[Path, Any, dict], dict | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ def run_stage(
     ledgers = [out / "_ledger" / f"{rank:05d}.json" for rank in range(tasks)]
     stats = {"stage": stage.name, "output_dir": str(out), "tasks": tasks, "files": len(all_files)}
     stats |= merge_ledgers(ledgers)
+    if stage.finalize is not None:
+        stats |= stage.finalize(out, cfg, stats) or {}
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     write_json_atomic(out / "stats.json", stats)

