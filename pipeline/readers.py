@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 from datatrove.data import Document, DocumentsPipeline
@@ -33,6 +34,13 @@ SKIP_NO_TEXT = "reader.no_text"
 SKIP_UNREADABLE_FILE = "reader.unreadable_file"
 SKIP_TRUNCATED_FILE = "reader.truncated_file"
 SKIP_BAD_ENCODING = "reader.bad_utf8"
+# WARC response records that are no HTML document (other record types are not counted: they are no page).
+SKIP_WARC_NOT_HTML = "warc.not_html"  # PDF, image, JSON, dns: ... (by type or by the payload's magic bytes)
+SKIP_WARC_HTTP_STATUS = "warc.http_status_not_2xx"  # redirects, errors: the body is the server's, not a page
+SKIP_WARC_EMPTY_PAYLOAD = "warc.empty_payload"
+SKIP_WARC_PAYLOAD_TOO_LARGE = "warc.payload_too_large"
+SKIP_WARC_UNDECODABLE = "warc.undecodable_html"  # no charset decodes it without widespread damage
+SKIP_WARC_CORRUPT_RECORD = "warc.corrupt_record"  # unparseable record; reading resumes at the next one
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst", ".json.gz")
 PARQUET_SUFFIXES = (".parquet",)
@@ -181,7 +189,7 @@ def iter_parquet(path: str, keys: RecordKeys, source: str) -> Iterator[Document 
                 else:
                     yield record_to_document(record, keys, path, row, source)
                 row += 1
-    except OSError as e:  # pyarrow raises ArrowInvalid/ArrowIOError (OSError subclasses) on damaged files
+    except (OSError, pa.ArrowException) as e:  # damaged or not Parquet at all
         reason = SKIP_UNREADABLE_FILE if row == 0 else SKIP_TRUNCATED_FILE
         yield Skip(path, row, reason, f"{type(e).__name__}: {e}")
 
@@ -199,7 +207,10 @@ def iter_text(path: str, keys: RecordKeys, source: str) -> Iterator[Document | S
 
 
 def iter_warc(path: str, keys: RecordKeys, source: str) -> Iterator[Document | Skip]:
-    raise InputError(f"{path}: WARC input needs the web ingest stage (not built yet); use JSONL, Parquet or text")
+    """One document per HTML response record, its text the decoded HTML (see `pipeline.web.warc`)."""
+    from pipeline.web.warc import iter_warc_file  # imports this module: loaded on first use
+
+    yield from iter_warc_file(path, source)
 
 
 _ITERATORS = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_text, "warc": iter_warc}
