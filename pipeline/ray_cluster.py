@@ -18,8 +18,9 @@ def connect_or_start(num_cpus: int | None = None) -> str:
         ray.init(address=address, log_to_driver=True)
         where = f"Ray cluster at {address}"
     else:
-        # Embedded: a private local instance that ends with this process. No dashboard: nothing to serve.
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+        # Embedded: a private local instance that ends with this process. address="local" so that a cluster some
+        # one else started on this machine is never joined by accident. No dashboard: nothing to serve.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
         where = "embedded local Ray"
     logger.info(f"using {where}: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
     return where

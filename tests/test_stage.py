@@ -170,3 +170,21 @@ def test_unknown_config_key_lists_valid_ones():
         from_dict(IngestConfig, {"max_text_byte": 5}, where="ingest")
     with pytest.raises(ConfigError, match="expected int"):
         from_dict(IngestConfig, {"max_text_bytes": "big"})
+
+
+def test_datatrove_filters_compose_and_their_reasons_are_kept(samples, tmp_path):
+    """Our runner wraps datatrove's own filters too: their drop reasons land in excluded/ and stats.json."""
+    from datatrove.pipeline.filters import GopherQualityFilter
+
+    @dataclass(frozen=True)
+    class _NoConfig:
+        pass
+
+    stage = Stage("dt", "datatrove filter", _NoConfig, lambda cfg: [GopherQualityFilter()])
+    inputs = [InputSpec(path=str(samples / "corpus" / "en_cc_documents.jsonl.gz"))]
+    result = run_stage(stage, _NoConfig(), inputs, tmp_path / "dt")
+    assert result.stats["docs_in"] == 30 == result.stats["docs_out"] + result.stats["docs_excluded"]
+    assert result.stats["docs_excluded"] > 0
+    assert all(reason.startswith("gopher_") for reason in result.stats["excluded"])
+    excluded = _rows(tmp_path / "dt", "excluded/*.parquet")
+    assert {r["drop_reason"] for r in excluded} == set(result.stats["excluded"])
