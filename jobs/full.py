@@ -24,7 +24,7 @@ from pipeline.stage import InputSpec, RunConfig, StageError, run_stage  # noqa: 
 from pipeline.stages import STAGES  # noqa: E402
 
 # The order of the recipe; stages not built yet are simply absent from STAGES.
-STAGE_ORDER = ["ingest", "filter", "dedup", "decont", "pii"]
+STAGE_ORDER = ["ingest", "filter", "quality", "dedup", "decont", "pii", "tokenizer", "pack"]
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     # 2) stages, in order, each on the previous one's output
     results = []
     inputs = list(cfg.inputs)
+    trained_tokenizer = None
     try:
         for name in (n for n in STAGE_ORDER if n in STAGES):
             stage = STAGES[name]
-            stage_cfg = from_dict(stage.config_cls, cfg.stages.get(name) or {}, where=f"stages.{name}")
+            overrides = dict(cfg.stages.get(name) or {})
+            if name == "pack" and "tokenizer" not in overrides and trained_tokenizer:
+                overrides["tokenizer"] = trained_tokenizer  # pack with the tokenizer this job just trained
+            stage_cfg = from_dict(stage.config_cls, overrides, where=f"stages.{name}")
             result = run_stage(stage, stage_cfg, inputs, run_dir / name, cfg.run)
             results.append(result)
+            if name == "tokenizer":
+                trained_tokenizer = result.stats["tokenizer"]["path"]
             inputs = [InputSpec(path=str(result.output_dir))]
     except (ConfigError, InputError, StageError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,19 +1,28 @@
-"""Ingest of corpora (JSONL, Parquet, text): documents in the shared schema, with provenance and domain.
+"""Ingest of corpora (JSONL, Parquet, text) and web crawls (WARC): documents in the shared schema, with
+provenance, domain and language.
 
-Reading itself (formats, bad input, NFC normalization) is in `pipeline.readers`; this stage adds what every
-later stage relies on and sets aside documents no later stage should have to handle.
+Reading itself (formats, bad input, NFC normalization, WARC records and charsets) is in `pipeline.readers` and
+`pipeline.web`; this stage adds what every later stage relies on and sets aside documents no later stage should
+have to handle. Web pages arrive as HTML and leave as main text:
+
+    HtmlToText -> ExtractionFilter -> UnicodeHygiene -> AddDomain -> SizeFilter -> LangIdFilter
+
+Corpus documents pass the web steps unchanged; only language ID judges them (and trusts a declared language).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from filters.langid import LangIdConfig, LangIdFilter
 from pipeline import schema
 from pipeline.steps import Transform
+from pipeline.web.steps import ExtractionFilter, HtmlToText, UnicodeHygiene
 
 INGEST_TOO_LARGE = "ingest.text_too_large"
 INGEST_TOO_SHORT = "ingest.text_too_short"
@@ -25,6 +34,15 @@ class IngestConfig:
     # per-document work (n-gram scans, MeCab) slow; set aside, not lost: it is in DIR/excluded.
     max_text_bytes: int | None = 5_000_000
     min_text_chars: int | None = None  # None: keep every non-blank text; rule filters judge length later
+    # --- web pages (WARC input) ---
+    extractor: Literal["resiliparse", "trafilatura"] = "resiliparse"  # see docs/bench/ingest_web.md
+    extract_timeout_s: float | None = 5.0  # per page; a pathological page is excluded, the worker goes on
+    # HTML larger than this is not extracted (excluded as web.html_too_large): extraction time and memory grow
+    # with it, and Common Crawl truncates payloads at 1 MiB anyway.
+    max_html_chars: int | None = 3_000_000
+    unicode_hygiene_all: bool = False  # False: ftfy/NFC/control-character cleanup on web pages only
+    # Language ID on every document; None switches it off (documents keep whatever `lang` they came with).
+    langid: LangIdConfig | None = field(default_factory=LangIdConfig)
 
 
 class AddDomain(Transform):
@@ -61,4 +79,13 @@ class SizeFilter(BaseFilter):
 
 
 def build_ingest(cfg: IngestConfig) -> list:
-    return [AddDomain(), SizeFilter(cfg)]
+    steps = [
+        HtmlToText(cfg.extractor, cfg.extract_timeout_s, cfg.max_html_chars),
+        ExtractionFilter(),
+        UnicodeHygiene(all_documents=cfg.unicode_hygiene_all),
+        AddDomain(),
+        SizeFilter(cfg),
+    ]
+    if cfg.langid is not None:
+        steps.append(LangIdFilter(cfg.langid))
+    return steps

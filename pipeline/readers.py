@@ -287,7 +287,7 @@ class _SkipLog:
 
     def __init__(self, path: Path):
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
+        self.tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         self.file = None
         self.count = 0
 

@@ -5,7 +5,7 @@ between a reader and a writer:
 
     CorpusReader -> step 1 -> ... -> step n -> DocumentWriter       (filters get an ExcludedWriter each)
 
-and runs as `tasks` datatrove tasks under `LocalPipelineExecutor` (local) or `RayPipelineExecutor` (inside a Ray
+and runs as `tasks` datatrove tasks under `LocalPipelineExecutor` (local) or `RayTaskExecutor` (inside a Ray
 job). Resumability is datatrove's: a completion marker per finished task; a finished stage (stats.json present
 for the same inputs and config) is not run again.
 """
@@ -45,6 +45,13 @@ class Stage:
     # Optional, runs once after all tasks, in the driver: (output dir, config, stats) -> extra stats to merge into
     # stats.json (for example a stage's report.md built from its outputs). Must be idempotent.
     finalize: Callable[[Path, Any, dict], dict | None] | None = None
+    # Optional, runs once before the per-document pass, in the driver, over the whole input: for stages whose
+    # decision needs every document first (dedup's signature and clustering phases). Gets (config, input sources,
+    # task count, output dir, run config) and returns the build function the per-document pass uses instead of
+    # `build`. Must resume its own intermediate work (under DIR) if interrupted.
+    prepare: Callable[[Any, list[InputSource], int, Path, "RunConfig"], Callable[[Any], list[PipelineStep]]] | None = (
+        None
+    )
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class StageResult:
     files: list[str] = field(default_factory=list)
 
 
-def _fingerprint(stage: Stage, cfg: Any, inputs: list[InputSpec], files: list[str]) -> str:
+def fingerprint(stage: Stage, cfg: Any, inputs: list[InputSpec], files: list[str]) -> str:
     # Names and sizes, not absolute paths: a Ray job runs in a copy of the working dir, at another path.
     h = hashlib.sha256()
     h.update(json.dumps([stage.name, asdict(cfg), [asdict(i) | {"path": None} for i in inputs]], default=str).encode())
@@ -93,24 +100,25 @@ def _step_slug(step: PipelineStep, index: int) -> str:
     return f"{index:02d}-{slug}"
 
 
-def build_pipeline(
-    stage: Stage, cfg: Any, inputs: list[InputSpec], files_per_input: list[list[str]], out: Path, run: RunConfig
-) -> tuple[list[PipelineStep], int]:
-    ledger = Ledger()
-    steps = stage.build(cfg)
-    for i, step in enumerate(steps):
-        if isinstance(step, BaseFilter):
-            step.exclusion_writer = ExcludedWriter(
-                str(out), _step_slug(step, i), stage.name, ledger, keep_text=run.keep_excluded_text
-            )
-    sources = [
+def input_sources(inputs: list[InputSpec], files_per_input: list[list[str]]) -> list[InputSource]:
+    return [
         InputSource(tuple(files), RecordKeys(text=spec.text_key, id=spec.id_key), spec.source, spec.lang)
         for spec, files in zip(inputs, files_per_input)
     ]
-    n_files = sum(len(f) for f in files_per_input)
-    tasks = run.tasks or max(1, min(n_files, 64))
-    reader = CorpusReader(sources, ledger, str(out / "skipped"), label=stage.name)
-    return [reader] + steps + [DocumentWriter(str(out), ledger)], tasks
+
+
+def build_pipeline(
+    stage_name: str, steps: list[PipelineStep], sources: list[InputSource], out: Path, run: RunConfig
+) -> list[PipelineStep]:
+    """CorpusReader -> steps -> DocumentWriter, sharing one ledger; every filter gets its own ExcludedWriter."""
+    ledger = Ledger()
+    for i, step in enumerate(steps):
+        if isinstance(step, BaseFilter):
+            step.exclusion_writer = ExcludedWriter(
+                str(out), _step_slug(step, i), stage_name, ledger, keep_text=run.keep_excluded_text
+            )
+    reader = CorpusReader(sources, ledger, str(out / "skipped"), label=stage_name)
+    return [reader] + steps + [DocumentWriter(str(out), ledger)]
 
 
 def run_stage(
@@ -125,11 +133,11 @@ def run_stage(
     out = Path(output_dir).resolve()
     files_per_input = [resolve_inputs([spec.path]) for spec in inputs]
     all_files = [f for files in files_per_input for f in files]
-    fingerprint = _fingerprint(stage, cfg, inputs, all_files)
+    fp = fingerprint(stage, cfg, inputs, all_files)
     marker = out / "_stage.json"
     if marker.exists():
         previous = json.loads(marker.read_text())
-        if previous.get("fingerprint") != fingerprint:
+        if previous.get("fingerprint") != fp:
             if not overwrite:
                 raise StageError(
                     f"{out} holds output of a different run of '{previous.get('stage')}' (other inputs or config); "
@@ -143,11 +151,14 @@ def run_stage(
             return StageResult(stage.name, out, stats, skipped_run=True)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
-        marker, {"stage": stage.name, "fingerprint": fingerprint, "config": asdict(cfg), "inputs": all_files}
+        marker, {"stage": stage.name, "fingerprint": fp, "config": asdict(cfg), "inputs": all_files}
     )
 
-    pipeline, tasks = build_pipeline(stage, cfg, inputs, files_per_input, out, run)
     started = time.time()
+    sources = input_sources(inputs, files_per_input)
+    tasks = run.tasks or max(1, min(len(all_files), 64))
+    build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, out, run)
+    pipeline = build_pipeline(stage.name, build(cfg), sources, out, run)
     executor = _make_executor(pipeline, tasks, out, run)
     logger.info(f"stage {stage.name}: {len(all_files)} file(s), {tasks} task(s), {run.workers} worker(s) -> {out}")
     executor.run()
@@ -164,6 +175,7 @@ def run_stage(
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     write_json_atomic(out / "stats.json", stats)
+    stats = json.loads((out / "stats.json").read_text())  # what a later run reads back (tuples become lists)
     logger.info(
         f"stage {stage.name}: {stats['docs_in']:,} in, {stats['docs_out']:,} kept, "
         f"{stats['docs_excluded']:,} excluded, {sum(stats['skipped_input'].values()):,} input records skipped "
@@ -175,15 +187,10 @@ def run_stage(
 def _make_executor(pipeline: list[PipelineStep], tasks: int, out: Path, run: RunConfig):
     logging_dir = str(out / "_logs")
     if run.executor == "ray":
-        from datatrove.executor.ray import RayPipelineExecutor
+        from pipeline.ray_executor import RayTaskExecutor  # why not datatrove's RayPipelineExecutor: see there
 
-        return RayPipelineExecutor(
-            pipeline,
-            tasks=tasks,
-            workers=run.workers,
-            logging_dir=logging_dir,
-            cpus_per_task=1,
-            mem_per_cpu_gb=run.ray_mem_per_task_gb,
+        return RayTaskExecutor(
+            pipeline, tasks=tasks, workers=run.workers, logging_dir=logging_dir, mem_per_task_gb=run.ray_mem_per_task_gb
         )
     from datatrove.executor.local import LocalPipelineExecutor
 

@@ -25,7 +25,9 @@ ROWS_PER_GROUP = 2_000  # row groups of a few MB: readers can stream them withou
 class _AtomicParquet:
     def __init__(self, path: Path, arrow_schema: pa.Schema):
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
+        # pid in the name: after a worker is killed, an orphaned process of the old attempt may still be writing
+        # while the retry writes; each writes its own temporary file, and the rename of either is atomic.
+        self.tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         self.schema = arrow_schema
         self.writer: pq.ParquetWriter | None = None
 

@@ -16,9 +16,9 @@ BIN = Path(sys.executable).parent
 
 
 def _env(**extra) -> dict:
-    env = dict(os.environ)
+    # No RAY_* from this process: an in-process ray.init() of another test leaves e.g. RAY_AUTH_MODE=token behind.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # `python` and `ray` of this venv
-    env.pop("RAY_ADDRESS", None)
     env.update(extra)
     return env
 
@@ -90,12 +90,21 @@ def test_ray_job_submit_on_a_local_cluster(tmp_path):
         assert f"outputs: {run_dir}" in log  # the job says where its outputs went
         _check_outputs(run_dir)
     finally:
-        os.killpg(head.pid, signal.SIGTERM)  # only this cluster's processes: others may run on the machine
+        _stop_group(head)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop this cluster's processes only (a process group): other Ray instances may run on the machine."""
+    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
         try:
-            head.wait(timeout=60)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+            continue
 
 
 @pytest.mark.parametrize("bad", ["stages: {ingest: {max_text_byte: 1}}", "stages: {tokenize: {}}", "inputs: []"])
