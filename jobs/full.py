@@ -19,7 +19,9 @@ from loguru import logger  # noqa: E402
 
 from pipeline.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides  # noqa: E402
 from pipeline.readers import InputError  # noqa: E402
-from pipeline.runs import resolve_output_dir, write_run_report  # noqa: E402
+from pipeline.ledger import AccountingError  # noqa: E402
+from pipeline.report import write_run_report  # noqa: E402
+from pipeline.runs import resolve_output_dir  # noqa: E402
 from pipeline.stage import InputSpec, RunConfig, StageError, run_stage  # noqa: E402
 from pipeline.stages import STAGES  # noqa: E402
 
@@ -88,11 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    # 3) report
-    report = write_run_report(run_dir, cfg.name, results, asdict(cfg))
+    # 3) accounting across the whole job, then the report
+    try:
+        report_md, report_html = write_run_report(run_dir, cfg.name, results, asdict(cfg))
+    except AccountingError as e:
+        print(f"error: documents lost or duplicated: {e}", file=sys.stderr)
+        return 3
     print(f"outputs: {run_dir}")
     print(f"kept documents: {results[-1].output_dir}")
-    print(f"run report: {report}")
+    print(f"run report: {report_md}")
+    print(f"run report (HTML, figures): {report_html}")
     return 0
 
 

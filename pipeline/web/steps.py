@@ -4,7 +4,6 @@ hygiene. Documents that are not HTML (corpora) pass through all three unchanged.
 from __future__ import annotations
 
 import re
-import time
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -22,7 +21,6 @@ WEB_EXTRACTION_ERROR = "web.extraction_error"  # the extractor raised (parser fa
 
 EXTRACTOR = "extractor"  # metadata: which extractor produced the text
 EXTRACT_FAILURE = "extract_failure"  # metadata, only on pages that failed: one of the WEB_* reasons above
-EXTRACT_SECONDS = "extract_seconds"
 
 
 class HtmlToText(Transform):
@@ -46,7 +44,6 @@ class HtmlToText(Transform):
         if self.max_html_chars is not None and len(doc.text) > self.max_html_chars:
             doc.metadata[EXTRACT_FAILURE] = WEB_HTML_TOO_LARGE
             return
-        started = time.perf_counter()
         try:
             with time_limit(self.timeout_s):
                 text = get_extractor(self.extractor)(doc.text)
@@ -59,7 +56,7 @@ class HtmlToText(Transform):
                 self._warned = True
             doc.metadata[EXTRACT_FAILURE] = WEB_EXTRACTION_ERROR
             return
-        doc.metadata[EXTRACT_SECONDS] = round(time.perf_counter() - started, 4)
+        # No per-page timing in metadata: outputs must not depend on machine load (Transform.run tracks time).
         if not text.strip():
             doc.metadata[EXTRACT_FAILURE] = WEB_NO_MAIN_TEXT
             return
