@@ -220,8 +220,10 @@ def _figures(data: RunData) -> list[tuple[str, str]]:
         reasons.sort(key=lambda x: x[1])
         fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(reasons))))
         ax.barh([r for r, _ in reasons], [n for _, n in reasons], color="#c0504d")
-        ax.set_xscale("log")
-        ax.set_xlabel("documents removed (log scale)")
+        counts = [n for _, n in reasons]
+        if max(counts) > 100 * min(counts):  # one reason dwarfing the rest: a log scale keeps the others visible
+            ax.set_xscale("log")
+        ax.set_xlabel("documents removed")
         ax.set_title("Removal reasons")
         figures.append(("Removal reasons", _png(fig)))
         plt.close(fig)
