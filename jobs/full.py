@@ -25,8 +25,8 @@ from pipeline.runs import resolve_output_dir  # noqa: E402
 from pipeline.stage import InputSpec, RunConfig, StageError, run_stage  # noqa: E402
 from pipeline.stages import STAGES  # noqa: E402
 
-# The order of the recipe; stages not built yet are simply absent from STAGES.
-STAGE_ORDER = ["ingest", "filter", "quality", "dedup", "decont", "pii", "tokenizer", "pack"]
+# Every stage, in the recipe's order (pipeline/stages.py lists them so).
+STAGE_ORDER = list(STAGES)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = list(cfg.inputs)
     trained_tokenizer = None
     try:
-        for name in (n for n in STAGE_ORDER if n in STAGES):
+        for name in STAGE_ORDER:
             stage = STAGES[name]
             overrides = dict(cfg.stages.get(name) or {})
             if name == "pack" and "tokenizer" not in overrides and trained_tokenizer:

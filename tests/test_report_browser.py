@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.image as mpimg
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
