@@ -101,7 +101,9 @@ def _free_port() -> int:
 
 
 def two_node_cluster(tmp: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"RAY_USAGE_STATS_ENABLED": "0"}
+    # A loopback-only bench cluster: no token auth (driver and nodes would otherwise need the same token file).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     port = _free_port()
     head = subprocess.Popen(
@@ -129,11 +131,13 @@ def main() -> None:
         total = build_corpus(Path(args.shared), tmp / "corpus", args.mb, args.parts)
         results["1 worker (embedded Ray, 1 CPU)"] = run_job(tmp / "corpus", tmp / "w1", 1, {})
         results["2 workers (embedded Ray, 2 CPUs)"] = run_job(tmp / "corpus", tmp / "w2", 2, {})
+        print(json.dumps(results), flush=True)  # kept even if the cluster part fails
         address, procs = two_node_cluster(tmp)
         try:
             results["2 nodes x 1 CPU (local Ray cluster)"] = run_job(
-                tmp / "corpus", tmp / "n2", 2, {"RAY_ADDRESS": address}
+                tmp / "corpus", tmp / "n2", 2, {"RAY_ADDRESS": address, "RAY_AUTH_MODE": "disabled"}
             )
+            print(json.dumps(results), flush=True)
         finally:
             for p in procs:
                 try:

@@ -1,6 +1,6 @@
 """Tokenizer bench: build the training and held-out sets from the shared data, train through the pipeline, report.
 
-    .venv/bin/python benches/tokenizer.py all --shared ../shared/data --work /tmp/tokbench
+    .venv/bin/python benches/tokenizer_bench.py all --shared ../shared/data --work /tmp/tokbench
 
 runs, in order (each step is also a subcommand):
   prepare  shared corpora -> WORK/train/*.jsonl and WORK/heldout/*.jsonl (id, text, source, lang)
@@ -33,7 +33,7 @@ from pathlib import Path
 import orjson
 
 REPO = Path(__file__).resolve().parent.parent
-# This file is benches/tokenizer.py: without this, `import tokenizer` would import the bench itself.
+# This file is benches/tokenizer_bench.py: without this, `import tokenizer` would import the bench itself.
 sys.path.insert(0, str(REPO))
 ASSET = REPO / "tokenizer" / "assets" / "ko-en-102k"
 REPORT = REPO / "docs" / "tokenizer_report"
@@ -206,7 +206,7 @@ def train(work: Path, output: Path = ASSET, extra: list[str] = ()) -> dict:
         entry["path"] = os.path.relpath(entry["path"], work)
     manifest["inputs"] = [os.path.relpath(p, work) for p in manifest["inputs"]]
     manifest["sources"] = sources
-    manifest["built_by"] = "benches/tokenizer.py (prepare -> pipeline ingest -> tokenizer train)"
+    manifest["built_by"] = "benches/tokenizer_bench.py (prepare -> pipeline ingest -> tokenizer train)"
     manifest_path.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return json.loads((output / "training_config.json").read_text())["stats"]
 
