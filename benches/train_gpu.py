@@ -5,8 +5,10 @@ Runs on the device machine (torch + numpy only), in one call:
     python3 benches/train_gpu.py --data DIR [--out DIR] [--budget-s 540]
 
 DIR holds shards made by the pack stage (here: samples/corpus packed at seq_len 2048). Steps:
-1. checks: GPU, flash attention takes SDPA's grouped-query call, chunked cross-entropy == F.cross_entropy;
-2. for each case (model, micro-batch, cross-entropy chunk): trainer.train.train() on the shards for
+1. checks: GPU, which attention kernels (flash, cuDNN, memory-efficient) take SDPA's grouped-query call,
+   chunked cross-entropy == F.cross_entropy; forward + backward time of each attention kernel at the model shapes;
+2. for each case (model, micro-batch, cross-entropy chunk, attention kernel, compile unit and mode):
+   trainer.train.train() on the shards for
    `steps` steps (compiled, bf16, data loader on) and the median tokens/s and MFU of the steps after the
    first `skip` (torch.compile and allocator warm-up);
 3. a table, and bench.json under --out.
@@ -35,33 +37,105 @@ import torch.nn.functional as F  # noqa: E402
 from trainer.loss import chunked_cross_entropy  # noqa: E402
 from trainer.train import TrainConfig, train  # noqa: E402
 
-# (model, micro-batch sequences, ce_chunk tokens; 0 = one chunk of the whole micro-batch, i.e. unchunked logits)
+# model:micro-batch sequences:ce_chunk tokens[:attention backend[:compile unit[:compile mode]]]
+# (ce_chunk 0 = one chunk of the whole micro-batch, i.e. unchunked logits; backend auto/flash/cudnn/efficient;
+# unit block/trunk; mode a torch.compile mode, "default" for none)
 CASES = [
-    ("125m", 16, 8192),
-    ("350m", 16, 8192),
-    ("125m", 16, 0),
-    ("1b", 8, 8192),
-    ("350m", 16, 0),
+    "350m:24:16384:auto:block",
+    "350m:24:16384:cudnn:block",
+    "350m:24:16384:auto:trunk",
+    "350m:24:16384:cudnn:trunk",
+    "1b:16:8192:auto:block",
+    "1b:16:8192:cudnn:block",
+    "1b:16:8192:cudnn:trunk",
+    "350m:32:8192:cudnn:trunk",
+    "350m:24:16384:cudnn:block:max-autotune-no-cudagraphs",
+    "1b:16:8192:cudnn:block:max-autotune-no-cudagraphs",
 ]
 
 
-def check_flash_gqa() -> bool:
+def parse_case(text: str) -> dict:
+    parts = text.split(":")
+    case = {"model": parts[0], "batch": int(parts[1]), "chunk": int(parts[2]), "backend": "auto",
+            "unit": "block", "mode": None}
+    if len(parts) > 3:
+        case["backend"] = parts[3]
+    if len(parts) > 4:
+        case["unit"] = parts[4]
+    if len(parts) > 5 and parts[5] != "default":
+        case["mode"] = parts[5]
+    return case
+
+
+def bench_attention(gqa_ok: dict) -> None:
+    """Forward + backward of causal SDPA at the 350m and 1b shapes, per backend (median of 10, CUDA events)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    for label, (B, H, KV) in {"350m b24": (24, 16, 4), "1b b16": (16, 32, 8)}.items():
+        q = torch.randn(B, H, 2048, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        k = torch.randn(B, KV, 2048, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        v = torch.randn(B, KV, 2048, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        dy = torch.randn(B, H, 2048, 64, device="cuda", dtype=torch.bfloat16)
+        flops = 3.5 * 4 * B * H * 2048 * 2048 * 64 / 2  # fwd 2 matmuls + bwd 5, causal half
+        ref = None
+        for name, be in backends.items():
+            for gqa in (True, False):
+                if gqa and not gqa_ok.get(name, False):
+                    continue
+
+                def step():
+                    kk, vv = (k, v) if gqa else (k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1))
+                    with sdpa_kernel([be]):
+                        y = F.scaled_dot_product_attention(q, kk, vv, is_causal=True, enable_gqa=gqa)
+                    y.backward(dy)
+                    return y
+
+                try:
+                    for _ in range(3):
+                        y = step()
+                    times = []
+                    for _ in range(10):
+                        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                        a.record()
+                        step()
+                        b.record()
+                        torch.cuda.synchronize()
+                        times.append(a.elapsed_time(b))
+                    ms = statistics.median(times)
+                    y = y.detach().float()
+                    ref = y if ref is None else ref
+                    err = ((y - ref).norm() / ref.norm()).item()
+                    print(f"attention {label}: {name:<9} gqa={'sdpa' if gqa else 'repeat':<6} fwd+bwd {ms:7.2f} ms "
+                          f"{flops / ms / 1e9:6.0f} TFLOP/s (causal work)  rel diff vs first {err:.1e}")
+                except RuntimeError as e:
+                    print(f"attention {label}: {name} gqa={gqa}: FAILED {str(e)[:150]}")
+                q.grad = k.grad = v.grad = None
+        del q, k, v, dy
+        torch.cuda.empty_cache()
+
+
+def check_gqa(backend: str) -> bool:
+    """Does `backend` take SDPA's grouped-query call (enable_gqa) and agree with fp32 math attention?"""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    be = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+          "efficient": SDPBackend.EFFICIENT_ATTENTION}[backend]
     q = torch.randn(2, 16, 2048, 64, device="cuda", dtype=torch.bfloat16)
     k = torch.randn(2, 4, 2048, 64, device="cuda", dtype=torch.bfloat16)
     v = torch.randn_like(k)
     try:
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        with sdpa_kernel([be]):
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         ref = F.scaled_dot_product_attention(
             q.float(), k.repeat_interleave(4, 1).float(), v.repeat_interleave(4, 1).float(), is_causal=True
         )
         err = ((out.float() - ref).norm() / ref.norm()).item()
-        print(f"flash attention with enable_gqa: ok, rel err vs fp32 {err:.2e}")
+        print(f"{backend} attention with enable_gqa: ok, rel err vs fp32 {err:.2e}")
         return True
     except RuntimeError as e:
-        print(f"flash attention with enable_gqa: NOT available ({str(e)[:200]}); repeating k/v heads instead")
+        print(f"{backend} attention with enable_gqa: NOT available ({str(e)[:200]}); repeating k/v heads instead")
         return False
 
 
@@ -84,12 +158,14 @@ def check_chunked_ce() -> None:
     )
 
 
-def run_case(data: str, model: str, batch: int, chunk: int, steps: int, skip: int, gqa: bool, log: Path) -> dict:
+def run_case(data: str, case: dict, steps: int, skip: int, gqa: bool, log: Path) -> dict:
+    model, batch, chunk = case["model"], case["batch"], case["chunk"]
     cfg = TrainConfig(
         data=data, model=model, device="cuda", seq_len=2048, batch_size=batch, grad_accum=1, max_steps=steps,
         warmup_steps=5, eval_interval=0, ce_chunk=chunk if chunk else batch * 2048, sdpa_gqa=gqa,
-        log_file=str(log),
+        sdpa_backend=case["backend"], compile_unit=case["unit"], compile_mode=case["mode"], log_file=str(log),
     )
+    torch._dynamo.reset()  # no compiled graph (with another attention kernel baked in) carries over
     torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
     history = train(cfg)
@@ -100,6 +176,8 @@ def run_case(data: str, model: str, batch: int, chunk: int, steps: int, skip: in
     data_frac = statistics.median(r["data_ms"] / r["step_ms"] for r in timed)
     result = {
         "model": model, "batch": batch, "seq_len": 2048, "ce_chunk": chunk or "unchunked",
+        "attention": case["backend"] + ("" if gqa else "+repeat"), "compile": case["unit"],
+        "compile_mode": case["mode"] or "default",
         "tokens_per_s": round(tok_s), "mfu": round(mfu, 4), "data_fraction": round(data_frac, 4),
         "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"],
         "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1), "wall_s": round(wall, 1),
@@ -113,37 +191,44 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--skip", type=int, default=10)
     ap.add_argument("--budget-s", type=float, default=540)
-    ap.add_argument("--cases", help="model:batch:ce_chunk,... (default: CASES)")
+    ap.add_argument("--cases", help="comma-separated model:batch:ce_chunk[:backend[:unit[:mode]]] (default: CASES)")
+    ap.add_argument("--no-attention-bench", action="store_true")
     args = ap.parse_args()
-    cases = CASES
-    if args.cases:
-        cases = [(m, int(b), int(c)) for m, b, c in (x.split(":") for x in args.cases.split(","))]
+    cases = [parse_case(c) for c in (args.cases.split(",") if args.cases else CASES)]
     started = time.time()
     out = Path(args.out)
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, "
-          f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB")
+          f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB, cuDNN {torch.backends.cudnn.version()}")
     torch.backends.cuda.matmul.allow_tf32 = True
-    gqa = check_flash_gqa()
+    gqa_ok = {b: check_gqa(b) for b in ("flash", "cudnn", "efficient")}
     check_chunked_ce()
+    if not args.no_attention_bench:
+        bench_attention(gqa_ok)
     results = []
-    for model, batch, chunk in cases:
+    for i, case in enumerate(cases):
+        label = ":".join(str(case[k]) for k in ("model", "batch", "chunk", "backend", "unit")) + f":{case['mode']}"
         if time.time() - started > args.budget_s:
-            print(f"skipped {model}/{batch}/{chunk}: over the time budget")
+            print(f"skipped {label}: over the time budget")
             continue
+        gqa = gqa_ok.get(case["backend"], gqa_ok["flash"]) if case["backend"] != "auto" else gqa_ok["flash"]
         try:
-            results.append(run_case(args.data, model, batch, chunk, args.steps, args.skip, gqa,
-                                    out / f"steps-{model}-{chunk or 'full'}.jsonl"))
+            log = out / "steps.jsonl"  # every case's step records, each case after a {"case": ...} line
+            with open(log, "a") as f:
+                f.write(json.dumps({"case": label}) + "\n")
+            results.append(run_case(args.data, case, args.steps, args.skip, gqa, log))
         except Exception:  # one failing case (out of memory, say) must not lose the others' numbers
             traceback.print_exc()
-            print(f"FAILED {model}/{batch}/{chunk}")
+            print(f"FAILED {label}")
         torch.cuda.empty_cache()
         (out / "bench.json").write_text(json.dumps(results, indent=2))
-    print("\nmodel  batch  ce_chunk   tokens/s    MFU   data/step  peak GiB  loss first->last")
+    print("\nmodel  batch  ce_chunk  attention      compile  mode                          tokens/s    MFU"
+          "   data/step  peak GiB  loss first->last")
     for r in results:
-        print(f"{r['model']:<6} {r['batch']:>5}  {str(r['ce_chunk']):>9} {r['tokens_per_s']:>10,} "
+        print(f"{r['model']:<6} {r['batch']:>5}  {str(r['ce_chunk']):>9} {r['attention']:<14} {r['compile']:<7}  "
+              f"{r['compile_mode']:<28} {r['tokens_per_s']:>10,} "
               f"{100 * r['mfu']:>5.1f}%  {100 * r['data_fraction']:>8.2f}%  {r['peak_mem_gib']:>8}  "
               f"{r['loss_first']:.3f}->{r['loss_last']:.3f}")
     print(f"total {time.time() - started:.0f} s")

@@ -57,6 +57,11 @@ class TrainConfig:
     compile: bool | None = None  # torch.compile the transformer; None: on for CUDA
     ce_chunk: int = 8192  # tokens per chunk of the output layer + cross-entropy
     sdpa_gqa: bool = True  # let SDPA handle grouped-query attention (False: repeat k/v heads before it)
+    # CUDA attention kernel: "auto" (PyTorch's order: flash first), "flash", "cudnn" (cuDNN's fused attention,
+    # flash as fallback), "efficient". Process-wide while train() runs; compiled graphs bake the choice in.
+    sdpa_backend: str = "auto"
+    compile_unit: str = "block"  # "block": each block compiled (one shared graph); "trunk": the whole trunk
+    compile_mode: str | None = None  # torch.compile mode, e.g. "max-autotune-no-cudagraphs"; None: default
     tokenizer: str | None = None  # tokenizer.json to check against the shards' tokenizer hash
     log_file: str | None = None  # JSON lines, one per step (rank 0)
     peak_flops: float | None = None  # for MFU; None: from the GPU's name (PEAK_BF16_FLOPS)
@@ -170,8 +175,34 @@ def evaluate(model, batches: list[torch.Tensor], rt: Runtime) -> float:
     return total.item() / max(1, len(batches))
 
 
+_SDPA_BACKENDS = ("auto", "flash", "cudnn", "efficient")
+
+
+def sdpa_backends(cfg: TrainConfig):
+    """Context that selects the CUDA attention kernel for everything traced or run inside it."""
+    if cfg.sdpa_backend not in _SDPA_BACKENDS:
+        raise ValueError(f"unknown sdpa_backend {cfg.sdpa_backend!r}; one of {', '.join(_SDPA_BACKENDS)}")
+    if cfg.sdpa_backend == "auto" or cfg.device != "cuda":
+        return nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    first = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+             "efficient": SDPBackend.EFFICIENT_ATTENTION}[cfg.sdpa_backend]
+    # the chosen kernel first, flash and memory-efficient after it for shapes it does not take (never math:
+    # T x T scores would be materialized, so a silent fall-back there shows as out-of-memory instead)
+    order = list(dict.fromkeys([first, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]))
+    return sdpa_kernel(order, set_priority=True)
+
+
 def train(cfg: TrainConfig) -> list[dict]:
     """Run training; returns one record per step (step, loss, lr, grad_norm, tokens_per_s, mfu, val_loss)."""
+    if cfg.compile_unit not in ("block", "trunk"):
+        raise ValueError(f"unknown compile_unit {cfg.compile_unit!r}; one of block, trunk")
+    with sdpa_backends(cfg):
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> list[dict]:
     rt = Runtime(cfg)
 
     # --- data: every header asserted before the model is built ---
@@ -200,10 +231,14 @@ def train(cfg: TrainConfig) -> list[dict]:
         start_step = load_checkpoint(ckpt_path, model, optimizer, cfg, train_set.tokenizer_sha256)
     flops_per_token = model.flops_per_token(seq_len)
     if rt.compile:
-        # Regional compilation: the blocks share one compiled graph (parameters are its inputs), so a 24-layer
-        # model compiles about as fast as one layer, at the speed of compiling the whole trunk.
-        for block in model.trunk.blocks:
-            block.compile()
+        if cfg.compile_unit == "trunk":
+            # One graph from embedding to final norm: the next block's norm fuses with the residual add.
+            model.trunk.compile(mode=cfg.compile_mode)
+        else:
+            # Regional compilation: the blocks share one compiled graph (parameters are its inputs), so a
+            # 24-layer model compiles about as fast as one layer.
+            for block in model.trunk.blocks:
+                block.compile(mode=cfg.compile_mode)
     train_model = model
     if rt.distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -218,7 +253,9 @@ def train(cfg: TrainConfig) -> list[dict]:
     tokens_per_step = cfg.batch_size * seq_len * cfg.grad_accum * rt.world
     rt.log(
         f"model {cfg.model}: {model.num_params():,} parameters ({model.num_params(embedding=False):,} without "
-        f"embedding), vocab {model.vocab_size:,}; {rt.dtype_name}, compile={rt.compile}, world {rt.world}, "
+        f"embedding), vocab {model.vocab_size:,}; {rt.dtype_name}, compile={rt.compile}"
+        + (f" ({cfg.compile_unit}, mode {cfg.compile_mode or 'default'})" if rt.compile else "")
+        + f", attention {cfg.sdpa_backend}, world {rt.world}, "
         f"{tokens_per_step:,} tokens/step; train {train_set.num_tokens:,} tokens in {len(train_set.paths)} "
         f"shard(s), {loader.batches_per_epoch:,} steps/epoch; {flops_per_token / 1e6:,.1f} MFLOP/token"
     )
