@@ -97,6 +97,18 @@ def test_bad_input_fails_before_training(shards, tmp_path):
     with pytest.raises(ShardError, match="fewer than one batch"):
         train(tiny(shards, batch_size=100_000))
 
+    with pytest.raises(ValueError, match="sdpa_backend"):
+        train(tiny(shards, sdpa_backend="fastest"))
+    with pytest.raises(ValueError, match="compile_unit"):
+        train(tiny(shards, compile_unit="layer"))
+
+
+def test_gpu_only_settings_leave_cpu_numerics_alone(shards):
+    """--sdpa-backend picks a CUDA kernel only: on CPU the run is the default one, loss for loss."""
+    default = [r["loss"] for r in train(tiny(shards, max_steps=3, eval_interval=0))]
+    cudnn = [r["loss"] for r in train(tiny(shards, max_steps=3, eval_interval=0, sdpa_backend="cudnn"))]
+    assert cudnn == default
+
 
 @pytest.mark.slow
 def test_ddp_two_ranks_match_one_process(shards, tmp_path):
