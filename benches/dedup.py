@@ -7,7 +7,7 @@
    originals wrapped in one shared page template (must survive). Reports each copy kind's exact Jaccard.
 2. Shingle comparison on the Korean part: char, word and MeCab-morpheme n-grams (copies removed, uniques kept).
 3. Side by side on the whole set, each in its own process (peak RSS of that process), one core each:
-   our stage (python -m pipeline.dedup) and datatrove's four MinHash stages (signature, buckets, cluster,
+   our stage (python -m pipeline run dedup) and datatrove's four MinHash stages (signature, buckets, cluster,
    filter; default config: 5-grams, 14 bands x 8 rows, English spaCy word tokenizer).
 4. Signature throughput per core: ours (numpy), datasketch's MinHash per document (SHA-1), datatrove's.
 5. Clustering with 1 and 2 workers on a larger set (the eval set plus 200k NSMC reviews).
@@ -118,7 +118,7 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str]:
 
 def ours(input_dir: Path, out: Path, settings: list[str], workers: int = 1) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pipeline.dedup", "--input", str(input_dir), "--output", str(out)]
+    cmd = [sys.executable, "-m", "pipeline", "run", "dedup", "--input", str(input_dir), "--output", str(out)]
     cmd += ["--workers", str(workers)] + [a for s in settings for a in ("--set", s)]
     wall, rss, _ = run_measured(cmd)
     summary = json.loads((out / "_dedup" / "summary.json").read_text())

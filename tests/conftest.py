@@ -17,3 +17,30 @@ os.environ.setdefault("PYTHONPATH", str(REPO))
 @pytest.fixture
 def samples() -> Path:
     return SAMPLES
+
+
+@pytest.fixture
+def no_network(monkeypatch) -> list:
+    """Refuse every connection and DNS lookup that would leave the machine; returns the list of attempts.
+
+    Local IPC stays allowed: unix sockets (multiprocessing) and loopback (a local Ray)."""
+    import socket
+
+    attempts: list = []
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def connect(self, address, *args, **kwargs):
+        if self.family == socket.AF_UNIX or str(address[0]) in ("127.0.0.1", "::1", "localhost"):
+            return real_connect(self, address, *args, **kwargs)
+        attempts.append(address)
+        raise OSError(f"network call attempted: {address}")
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host in (None, "localhost", "127.0.0.1", "::1"):
+            return real_getaddrinfo(host, *args, **kwargs)
+        attempts.append(host)
+        raise OSError(f"DNS lookup attempted: {host}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts

@@ -183,11 +183,11 @@ def test_exact_only_and_bad_config(tmp_path, eval_docs):
     assert DEDUP_STAGE.config_cls is DedupConfig
 
 
-def test_module_cli_and_rerun_is_skipped(tmp_path, eval_docs):
-    from pipeline.dedup.__main__ import main
+def test_cli_and_rerun_is_skipped(tmp_path, eval_docs):
+    from pipeline.cli import main
 
     inputs = _write_inputs(tmp_path / "in", eval_docs[:60], files=2)
-    args = ["--input", str(inputs), "--output", str(tmp_path / "out"), "--set", "dedup.threshold=0.7"]
+    args = ["run", "dedup", "--input", str(inputs), "--output", str(tmp_path / "out"), "--set", "dedup.threshold=0.7"]
     assert main(args) == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["config"]["threshold"] == 0.7 and stats["docs_in"] == 60

@@ -6,33 +6,13 @@ list, fastText's lid.176 and datatrove's word lists would each wait on the netwo
 
 import importlib.util
 import json
-import socket
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_full_job_makes_no_network_call(tmp_path, monkeypatch):
-    calls = []
-    real_connect = socket.socket.connect
-
-    def guard(self, address, *args, **kwargs):
-        if self.family == socket.AF_UNIX or str(address[0]) in ("127.0.0.1", "::1", "localhost"):
-            return real_connect(self, address, *args, **kwargs)
-        calls.append(address)
-        raise OSError(f"network call attempted: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", guard)
-    real_getaddrinfo = socket.getaddrinfo
-
-    def resolve_guard(host, *args, **kwargs):
-        if host in (None, "localhost", "127.0.0.1", "::1"):
-            return real_getaddrinfo(host, *args, **kwargs)
-        calls.append(host)
-        raise OSError(f"DNS lookup attempted: {host}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve_guard)
+def test_full_job_makes_no_network_call(tmp_path, monkeypatch, no_network):
     monkeypatch.chdir(REPO)
     spec = importlib.util.spec_from_file_location("full_job", REPO / "jobs" / "full.py")
     full = importlib.util.module_from_spec(spec)
@@ -44,7 +24,7 @@ def test_full_job_makes_no_network_call(tmp_path, monkeypatch):
         "--set", "run.workers=1", "--set", "stages.tokenizer.vocab_size=1000",
     ])  # fmt: skip
     assert rc == 0
-    assert calls == []
+    assert no_network == []
     pack = json.loads((tmp_path / "pack" / "stats.json").read_text())
     assert pack["docs_out"] > 0 and pack["pack"]["splits"]["train"]["tokens"] > 0
 
