@@ -41,12 +41,11 @@ from trainer.train import TrainConfig, train  # noqa: E402
 # model:micro-batch sequences:ce_chunk tokens[:attention backend[:compile unit[:compile mode]]]
 # (ce_chunk 0 = one chunk of the whole micro-batch, i.e. unchunked logits; backend auto/flash/cudnn/efficient;
 # unit block/trunk; mode a torch.compile mode, "default" for none)
-CASES = [
-    "350m:24:16384:auto:block",
-    "350m:24:16384:cudnn:block",
-    "350m:24:16384:auto:trunk",
-    "1b:16:8192:auto:block",
-    "1b:16:8192:cudnn:block",
+CASES = [  # head_dim 128 (350m, 1b-h128) against head_dim 64 (350m-h64, 1b) at equal parameters and FLOPs
+    "350m:24:16384",
+    "350m-h64:24:16384",
+    "1b-h128:16:8192",
+    "1b:16:8192",
 ]
 
 
@@ -69,12 +68,14 @@ def bench_attention(gqa_ok: dict) -> None:
 
     backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
                 "efficient": SDPBackend.EFFICIENT_ATTENTION}
-    for label, (B, H, KV) in {"350m b24": (24, 16, 4), "1b b16": (16, 32, 8)}.items():
-        q = torch.randn(B, H, 2048, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-        k = torch.randn(B, KV, 2048, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-        v = torch.randn(B, KV, 2048, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-        dy = torch.randn(B, H, 2048, 64, device="cuda", dtype=torch.bfloat16)
-        flops = 3.5 * 4 * B * H * 2048 * 2048 * 64 / 2  # fwd 2 matmuls + bwd 5, causal half
+    shapes = {"350m-h64 b24": (24, 16, 4, 64), "350m (h128) b24": (24, 8, 2, 128),
+              "1b b16": (16, 32, 8, 64), "1b-h128 b16": (16, 16, 4, 128)}  # same q/k/v sizes per pair
+    for label, (B, H, KV, D) in shapes.items():
+        q = torch.randn(B, H, 2048, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        k = torch.randn(B, KV, 2048, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        v = torch.randn(B, KV, 2048, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        dy = torch.randn(B, H, 2048, D, device="cuda", dtype=torch.bfloat16)
+        flops = 3.5 * 4 * B * H * 2048 * 2048 * D / 2  # fwd 2 matmuls + bwd 5, causal half
         ref = None
         for name, be in backends.items():
             for gqa in (True, False):
@@ -134,7 +135,7 @@ def check_gqa(backend: str) -> bool:
         return False
 
 
-def profile_attention_kernels() -> None:
+def profile_attention_kernels(backends: tuple[str, ...] = ("auto", "cudnn")) -> None:
     """Which attention kernels a compiled 350m block runs, and their GPU time, per backend setting."""
     import re
 
@@ -145,7 +146,7 @@ def profile_attention_kernels() -> None:
 
     cfg = MODELS["350m"]
     cos, sin = (t.cuda() for t in rope_tables(2048, cfg.head_dim, cfg.rope_theta))
-    for backend in ("auto", "cudnn"):
+    for backend in backends:
         torch._dynamo.reset()
         torch.manual_seed(0)
         block = Block(cfg).cuda()
@@ -171,7 +172,7 @@ def profile_attention_kernels() -> None:
                 found[e.key[:70]] = t / 3 / 1e3
         total = sum(found.values())
         top = sorted(found.items(), key=lambda kv: -kv[1])[:4]
-        print(f"compiled 350m block (batch 8), attention {backend}: attention kernels {total:.2f} ms/step: "
+        print(f"compiled 350m block (head_dim {cfg.head_dim}, batch 8), attention {backend}: attention kernels {total:.2f} ms/step: "
               + "; ".join(f"{name} {ms:.2f}" for name, ms in top))
         torch.cuda.empty_cache()
 
@@ -233,6 +234,8 @@ def main() -> int:
     ap.add_argument("--budget-s", type=float, default=540)
     ap.add_argument("--cases", help="comma-separated model:batch:ce_chunk[:backend[:unit[:mode]]] (default: CASES)")
     ap.add_argument("--no-attention-bench", action="store_true")
+    ap.add_argument("--profile-backends", default="auto,cudnn",
+                    help="attention settings to profile a compiled 350m block under ('' to skip the profile)")
     args = ap.parse_args()
     cases = [parse_case(c) for c in (args.cases.split(",") if args.cases else CASES)]
     started = time.time()
@@ -245,7 +248,8 @@ def main() -> int:
     if not args.no_attention_bench:
         bench_attention(gqa_ok)
     try:
-        profile_attention_kernels()
+        if args.profile_backends:
+            profile_attention_kernels(tuple(args.profile_backends.split(",")))
     except (RuntimeError, AttributeError):  # a diagnostic: its failure must not cost the timed cases
         traceback.print_exc()
     results = []

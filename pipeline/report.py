@@ -22,6 +22,7 @@ from pipeline.runs import code_version
 from pipeline.stage import StageResult
 
 MAX_DOCS_PER_LANG_FOR_COMPRESSION = 2_000  # compression is a ratio: a sample this size is stable to ~1%
+MAX_DOCS_PER_LANG_FOR_TOKENS = 20_000  # per stage and language; beyond it tokens are scaled by bytes
 
 
 @dataclass
@@ -32,7 +33,7 @@ class RunData:
     config: dict
     finished: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     version: str = field(default_factory=code_version)
-    kept_by_lang: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> lang -> documents kept
+    kept_by_lang: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # stage -> lang -> docs/bytes/tokens
     compression: list[dict] = field(default_factory=list)  # tokenizer rows on the kept documents
 
 
@@ -50,12 +51,29 @@ def check_funnel(results: list[StageResult]) -> None:
         previous = r
 
 
-def _kept_by_lang(result: StageResult) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _kept_by_lang(result: StageResult, tokenizer_path: str | None) -> dict[str, dict[str, int]]:
+    """Documents, UTF-8 bytes and tokens kept by a stage, per language. Tokens are counted with this run's
+    tokenizer on up to MAX_DOCS_PER_LANG_FOR_TOKENS documents per language and scaled by bytes beyond that."""
+    stats: dict[str, dict[str, int]] = {}
+    sample: dict[str, list[str]] = {}
     for part in sorted(result.output_dir.glob("part-*.parquet")):
-        for lang in pq.read_table(part, columns=["lang"]).column("lang").to_pylist():
-            counts[lang or "unknown"] = counts.get(lang or "unknown", 0) + 1
-    return dict(sorted(counts.items()))
+        table = pq.read_table(part, columns=["lang", "text"])
+        for lang, text in zip(table.column("lang").to_pylist(), table.column("text").to_pylist()):
+            row = stats.setdefault(lang or "unknown", {"docs": 0, "bytes": 0})
+            row["docs"] += 1
+            row["bytes"] += len(text.encode("utf-8"))
+            bucket = sample.setdefault(lang or "unknown", [])
+            if len(bucket) < MAX_DOCS_PER_LANG_FOR_TOKENS:
+                bucket.append(text)
+    if tokenizer_path:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(tokenizer_path)
+        for lang, texts in sample.items():
+            tokens = sum(len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False))
+            sampled_bytes = sum(len(t.encode("utf-8")) for t in texts)
+            stats[lang]["tokens"] = round(tokens * stats[lang]["bytes"] / max(sampled_bytes, 1))
+    return dict(sorted(stats.items()))
 
 
 def _compression(results: list[StageResult]) -> list[dict]:
@@ -93,7 +111,8 @@ def _compression(results: list[StageResult]) -> list[dict]:
 
 def collect(job: str, run_dir: Path, results: list[StageResult], config: dict) -> RunData:
     data = RunData(job, run_dir, results, config)
-    data.kept_by_lang = {r.stage: _kept_by_lang(r) for r in results}
+    trained = next((r.stats["tokenizer"]["path"] for r in results if "tokenizer" in r.stats), None)
+    data.kept_by_lang = {r.stage: _kept_by_lang(r, trained) for r in results}
     data.compression = _compression(results)
     return data
 
@@ -129,10 +148,21 @@ def _sections(data: RunData) -> list[tuple[str, list[str], list[list]]]:
                     "docs/s", "MB/s", "note"], funnel)
     )  # fmt: skip
     langs = sorted({lang for counts in data.kept_by_lang.values() for lang in counts})
-    sections.append(
-        ("Documents kept per language", ["stage"] + langs,
-         [[stage] + [f"{counts.get(lang, 0):,}" for lang in langs] for stage, counts in data.kept_by_lang.items()])
-    )  # fmt: skip
+    with_tokens = any("tokens" in v for counts in data.kept_by_lang.values() for v in counts.values())
+    header = ["stage"]
+    for lang in langs:
+        header += [f"{lang} docs", f"{lang} MB"] + ([f"{lang} tokens"] if with_tokens else [])
+    rows = []
+    for stage, counts in data.kept_by_lang.items():
+        row = [stage]
+        for lang in langs:
+            v = counts.get(lang, {"docs": 0, "bytes": 0, "tokens": 0})
+            row += [f"{v['docs']:,}", _mb(v["bytes"])] + ([f"{v.get('tokens', 0):,}"] if with_tokens else [])
+        rows.append(row)
+    title = "Kept per language"
+    if with_tokens:
+        title += " (tokens: this run's tokenizer, counted on up to 20,000 documents per language, scaled by bytes)"
+    sections.append((title, header, rows))
     reasons = []
     for r in data.results:
         for reason, v in r.stats["excluded"].items():
@@ -206,7 +236,7 @@ def _figures(data: RunData) -> list[tuple[str, str]]:
     fig, ax = plt.subplots(figsize=(8, 3.5))
     bottom = [0] * len(stages)
     for lang in langs:
-        values = [data.kept_by_lang[s].get(lang, 0) for s in stages]
+        values = [data.kept_by_lang[s].get(lang, {}).get("docs", 0) for s in stages]
         ax.bar(stages, values, bottom=bottom, label=lang)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_ylabel("documents kept")

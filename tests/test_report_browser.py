@@ -48,7 +48,7 @@ def test_report_renders_tables_and_figures_in_chromium(report, tmp_path):
         )  # fmt: skip
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    for title in ("Funnel", "Documents kept per language", "Removal and skip reasons", "Tokenizer compression"):
+    for title in ("Funnel", "Kept per language", "Removal and skip reasons", "Tokenizer compression"):
         assert f"<h2>{title}" in html
     assert html.count("<img") >= 3 and "data:image/png;base64," in html
     assert "<td>ingest</td><td>30</td>" in html  # 10 bills + 20 WikiText articles read by the first stage
