@@ -9,6 +9,8 @@ Re-running a finished job does no work; an interrupted one resumes from its unfi
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,12 +32,23 @@ STAGE_ORDER = list(STAGES)
 
 
 @dataclass(frozen=True)
+class TrainRunConfig:
+    """A short training run on the packed shards at the end of the job, proving they train (jobs/train.py)."""
+
+    device: str | None = None  # None: "cuda" when a GPU is present, else no run; "cpu" forces a (slow) CPU run
+    model: str = "tiny"  # a named config of trainer/model.py: tiny, 125m, 350m, 1b
+    max_steps: int = 50
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
 class JobConfig:
     name: str = "sample"
     output_dir: str = "runs/sample"  # relative paths: see pipeline.runs.resolve_output_dir
     inputs: list[InputSpec] = field(default_factory=list)
     run: RunConfig = RunConfig(executor="ray", workers=2)
     stages: dict = field(default_factory=dict)  # stage name -> overrides of that stage's config dataclass
+    train: TrainRunConfig = TrainRunConfig()
 
 
 def load_job_config(path: str | None, overrides: list[str]) -> JobConfig:
@@ -48,6 +61,33 @@ def load_job_config(path: str | None, overrides: list[str]) -> JobConfig:
     if not cfg.inputs:
         raise ConfigError("the job config names no inputs")
     return cfg
+
+
+def run_training(cfg: TrainRunConfig, run_dir: Path) -> int:
+    device = cfg.device
+    if device is None:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True, text=True
+        )
+        device = "cuda" if probe.stdout.strip() == "True" else None
+    if device is None:
+        logger.info("no GPU (or no torch): the training run on the shards is skipped; set train.device=cpu to force")
+        return 0
+    log, done = run_dir / "train" / "log.jsonl", run_dir / "train" / "done.json"
+    marker = json.dumps(asdict(cfg) | {"device": device}, sort_keys=True)
+    if done.exists() and done.read_text() == marker:
+        logger.info(f"training run already done: {log}")
+        return 0
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(Path(__file__).with_name("train.py")), "--data", str(run_dir / "pack"),
+           "--model", cfg.model, "--max-steps", str(cfg.max_steps), "--batch-size", str(cfg.batch_size),
+           "--device", device, "--ckpt-dir", str(run_dir / "train" / "ckpt"), "--log-file", str(log)]  # fmt: skip
+    logger.info(f"training run: {' '.join(cmd)}")
+    rc = subprocess.run(cmd).returncode
+    if rc == 0:
+        done.write_text(marker)
+        print(f"training log: {log}")
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    # 3) accounting across the whole job, then the report
+    # 3) optionally, a short training run on the shards (torch runs in its own process, never in this driver)
+    if "pack" in STAGES and run_training(cfg.train, run_dir) != 0:
+        print("error: the training run on the packed shards failed", file=sys.stderr)
+        return 4
+
+    # 4) accounting across the whole job, then the report
     try:
         report_md, report_html = write_run_report(run_dir, cfg.name, results, asdict(cfg))
     except AccountingError as e:

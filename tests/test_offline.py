@@ -22,9 +22,13 @@ def test_full_job_makes_no_network_call(tmp_path, monkeypatch, no_network):
     rc = full.main([
         "--set", f"output_dir={tmp_path}", "--set", f"inputs={inputs}", "--set", "run.executor=local",
         "--set", "run.workers=1", "--set", "stages.tokenizer.vocab_size=1000",
+        # the job's closing training run, forced onto the CPU: the shards it just packed must train
+        "--set", "train.device=cpu", "--set", "train.max_steps=2", "--set", "train.batch_size=2",
     ])  # fmt: skip
     assert rc == 0
     assert no_network == []
     pack = json.loads((tmp_path / "pack" / "stats.json").read_text())
     assert pack["docs_out"] > 0 and pack["pack"]["splits"]["train"]["tokens"] > 0
+    steps = [json.loads(line) for line in (tmp_path / "train" / "log.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps if "loss" in s][-1] == 2
 
