@@ -41,11 +41,11 @@ from trainer.train import TrainConfig, train  # noqa: E402
 # model:micro-batch sequences:ce_chunk tokens[:attention backend[:compile unit[:compile mode]]]
 # (ce_chunk 0 = one chunk of the whole micro-batch, i.e. unchunked logits; backend auto/flash/cudnn/efficient;
 # unit block/trunk; mode a torch.compile mode, "default" for none)
-CASES = [  # head_dim 128 (350m, 1b-h128) against head_dim 64 (350m-h64, 1b) at equal parameters and FLOPs
+CASES = [  # head_dim 128 (350m, 1b) against head_dim 64 (350m-h64, 1b-h64) at equal parameters and FLOPs
     "350m:24:16384",
     "350m-h64:24:16384",
-    "1b-h128:16:8192",
     "1b:16:8192",
+    "1b-h64:16:8192",
 ]
 
 
@@ -69,7 +69,7 @@ def bench_attention(gqa_ok: dict) -> None:
     backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
                 "efficient": SDPBackend.EFFICIENT_ATTENTION}
     shapes = {"350m-h64 b24": (24, 16, 4, 64), "350m (h128) b24": (24, 8, 2, 128),
-              "1b b16": (16, 32, 8, 64), "1b-h128 b16": (16, 16, 4, 128)}  # same q/k/v sizes per pair
+              "1b-h64 b16": (16, 32, 8, 64), "1b (h128) b16": (16, 16, 4, 128)}  # same q/k/v sizes per pair
     for label, (B, H, KV, D) in shapes.items():
         q = torch.randn(B, H, 2048, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
         k = torch.randn(B, KV, 2048, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)

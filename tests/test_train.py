@@ -60,6 +60,24 @@ def test_resume_matches_uninterrupted_run(shards, tmp_path):
         assert a["lr"] == b["lr"]
 
 
+def test_resume_refuses_a_reshaped_named_config(shards, tmp_path, monkeypatch):
+    """350m changed from 16 / 4 heads of 64 to 8 / 2 of 128 with the very same tensor sizes: a checkpoint of the
+    old shape would load without complaint, so resume compares the saved shape. Same here at tiny scale."""
+    import dataclasses
+
+    from trainer import model as model_mod
+
+    train(tiny(shards, max_steps=4, stop_at=2, eval_interval=0, ckpt_dir=str(tmp_path)))
+    old = model_mod.MODELS["tiny"]
+    reshaped = dataclasses.replace(old, n_heads=old.n_heads // 2, n_kv_heads=old.n_kv_heads // 2)
+    # equal parameter tensors: (n_heads + 2 kv) x head_dim rows of the fused QKV projection either way
+    assert (reshaped.n_heads + 2 * reshaped.n_kv_heads) * reshaped.head_dim == (
+        (old.n_heads + 2 * old.n_kv_heads) * old.head_dim)
+    monkeypatch.setitem(model_mod.MODELS, "tiny", reshaped)
+    with pytest.raises(ValueError, match="another shape"):
+        train(tiny(shards, max_steps=4, eval_interval=0, ckpt_dir=str(tmp_path), resume=True))
+
+
 def test_first_losses_match_recorded(shards):
     """Like llm.c's CI: the first losses of a fixed run against recorded values. To re-record after a deliberate
     change: RECORD_FIRST_LOSSES=1 .venv/bin/pytest tests/test_train.py -k recorded"""

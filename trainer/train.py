@@ -138,7 +138,7 @@ def save_checkpoint(path: Path, model, optimizer, step: int, cfg: TrainConfig, d
     tmp = path.with_name(path.name + ".tmp")
     torch.save(
         {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-         "config": asdict(cfg), "tokenizer_sha256": data_sha},
+         "config": asdict(cfg), "model_shape": asdict(MODELS[cfg.model]), "tokenizer_sha256": data_sha},
         tmp,
     )
     os.replace(tmp, path)
@@ -154,6 +154,14 @@ def load_checkpoint(path: Path, model, optimizer, cfg: TrainConfig, data_sha: st
     diff = {k: (saved[k], getattr(cfg, k)) for k in _RESUME_MUST_MATCH if saved[k] != getattr(cfg, k)}
     if diff:
         raise ValueError(f"{path}: cannot resume with changed settings {diff} (saved, now)")
+    # A named config can change shape without changing tensor sizes (350m went from 16 / 4 heads of 64 to 8 / 2
+    # of 128: the same QKV matrix), so load_state_dict alone would not notice; the saved shape is compared.
+    # Checkpoints written before the shape was saved carry none and are taken as they are.
+    shape = asdict(MODELS[cfg.model])
+    if "model_shape" in ckpt and ckpt["model_shape"] != shape:
+        changed = {k: (v, shape.get(k)) for k, v in ckpt["model_shape"].items() if shape.get(k) != v}
+        raise ValueError(f"{path}: model {cfg.model!r} has another shape than the checkpoint's: {changed} "
+                         "(saved, now); the old shape may be kept under another name (350m-h64, 1b-h64)")
     if ckpt["tokenizer_sha256"] != data_sha:
         raise ShardError(f"{path}: checkpoint was trained on shards of another tokenizer")
     model.load_state_dict(ckpt["model"])
