@@ -27,10 +27,6 @@ from pipeline.runs import resolve_output_dir  # noqa: E402
 from pipeline.stage import InputSpec, RunConfig, StageError, run_stage  # noqa: E402
 from pipeline.stages import STAGES  # noqa: E402
 
-# Every stage, in the recipe's order (pipeline/stages.py lists them so).
-STAGE_ORDER = list(STAGES)
-
-
 @dataclass(frozen=True)
 class TrainRunConfig:
     """A short training run on the packed shards at the end of the job, proving they train (jobs/train.py)."""
@@ -115,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = list(cfg.inputs)
     trained_tokenizer = None
     try:
-        for name in STAGE_ORDER:
+        for name in STAGES:  # the recipe's order, as pipeline/stages.py lists them
             stage = STAGES[name]
             overrides = dict(cfg.stages.get(name) or {})
             if name == "pack" and "tokenizer" not in overrides and trained_tokenizer:
@@ -131,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # 3) optionally, a short training run on the shards (torch runs in its own process, never in this driver)
-    if "pack" in STAGES and run_training(cfg.train, run_dir) != 0:
+    if run_training(cfg.train, run_dir) != 0:
         print("error: the training run on the packed shards failed", file=sys.stderr)
         return 4
 

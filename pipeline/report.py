@@ -11,13 +11,13 @@ import datetime as dt
 import html
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.ledger import AccountingError
+from pipeline.ledger import AccountingError, write_text_atomic
 from pipeline.runs import code_version
 from pipeline.stage import StageResult
 
@@ -51,49 +51,46 @@ def check_funnel(results: list[StageResult]) -> None:
         previous = r
 
 
-def _kept_by_lang(result: StageResult, tokenizer_path: str | None) -> dict[str, dict[str, int]]:
-    """Documents, UTF-8 bytes and tokens kept by a stage, per language. Tokens are counted with this run's
-    tokenizer on up to MAX_DOCS_PER_LANG_FOR_TOKENS documents per language and scaled by bytes beyond that."""
+def _kept_by_lang(result: StageResult) -> tuple[dict[str, dict[str, int]], dict[str, list[str]]]:
+    """Documents and UTF-8 bytes kept by a stage per language, and the first MAX_DOCS_PER_LANG_FOR_TOKENS texts of
+    each language (for token counts and compression)."""
     stats: dict[str, dict[str, int]] = {}
     sample: dict[str, list[str]] = {}
     for part in sorted(result.output_dir.glob("part-*.parquet")):
         table = pq.read_table(part, columns=["lang", "text"])
-        for lang, text in zip(table.column("lang").to_pylist(), table.column("text").to_pylist()):
-            row = stats.setdefault(lang or "unknown", {"docs": 0, "bytes": 0})
-            row["docs"] += 1
-            row["bytes"] += len(text.encode("utf-8"))
-            bucket = sample.setdefault(lang or "unknown", [])
+        langs = table.column("lang").fill_null("unknown")
+        sizes = table.append_column("lang_", langs).append_column("nbytes", pc.binary_length(table.column("text")))
+        for row in sizes.group_by("lang_").aggregate([("nbytes", "sum"), ("nbytes", "count")]).to_pylist():
+            total = stats.setdefault(row["lang_"], {"docs": 0, "bytes": 0})
+            total["docs"] += row["nbytes_count"]
+            total["bytes"] += row["nbytes_sum"]
+        for lang in stats:
+            bucket = sample.setdefault(lang, [])
             if len(bucket) < MAX_DOCS_PER_LANG_FOR_TOKENS:
-                bucket.append(text)
-    if tokenizer_path:
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(tokenizer_path)
-        for lang, texts in sample.items():
-            tokens = sum(len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False))
-            sampled_bytes = sum(len(t.encode("utf-8")) for t in texts)
-            stats[lang]["tokens"] = round(tokens * stats[lang]["bytes"] / max(sampled_bytes, 1))
-    return dict(sorted(stats.items()))
+                texts = table.filter(pc.equal(langs, lang)).column("text").slice(0, MAX_DOCS_PER_LANG_FOR_TOKENS)
+                bucket += texts.to_pylist()[: MAX_DOCS_PER_LANG_FOR_TOKENS - len(bucket)]
+    return dict(sorted(stats.items())), sample
 
 
-def _compression(results: list[StageResult]) -> list[dict]:
+def _add_tokens(stats: dict[str, dict[str, int]], sample: dict[str, list[str]], tokenizer) -> None:
+    """Tokens per language with this run's tokenizer: counted on the sample, scaled by bytes beyond it."""
+    for lang, texts in sample.items():
+        tokens = sum(len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False))
+        sampled_bytes = sum(len(t.encode("utf-8")) for t in texts)
+        stats[lang]["tokens"] = round(tokens * stats[lang]["bytes"] / max(sampled_bytes, 1))
+
+
+def _compression(tokenizer_path: str, sample: dict[str, list[str]]) -> list[dict]:
     """Tokens per word etc. of the job's tokenizer and the shipped 102k tokenizer on the documents the job kept."""
-    by_name = {r.stage: r for r in results}
-    trained = by_name.get("tokenizer", None)
-    if trained is None or "tokenizer" not in trained.stats:
-        return []
     from tokenizer.load import ours
     from tokenizer.report import TextSet, measure
 
-    texts: dict[str, list[str]] = {}
-    for part in sorted(trained.output_dir.glob("part-*.parquet")):
-        table = pq.read_table(part, columns=["text", "lang"])
-        for text, lang in zip(table.column("text").to_pylist(), table.column("lang").to_pylist()):
-            bucket = texts.setdefault(lang or "unknown", [])
-            if len(bucket) < MAX_DOCS_PER_LANG_FOR_COMPRESSION:
-                bucket.append(text)
-    sets = [TextSet(f"{lang}-kept", docs) for lang, docs in sorted(texts.items()) if any(t.split() for t in docs)]
-    refs = [ours(trained.stats["tokenizer"]["path"], name="this run's tokenizer"), ours(name="shipped ko-en-102k")]
+    sets = [
+        TextSet(f"{lang}-kept", docs[:MAX_DOCS_PER_LANG_FOR_COMPRESSION])
+        for lang, docs in sorted(sample.items())
+        if any(t.split() for t in docs)
+    ]
+    refs = [ours(tokenizer_path, name="this run's tokenizer"), ours(name="shipped ko-en-102k")]
     return [
         {
             "tokenizer": row.tokenizer,
@@ -111,9 +108,19 @@ def _compression(results: list[StageResult]) -> list[dict]:
 
 def collect(job: str, run_dir: Path, results: list[StageResult], config: dict) -> RunData:
     data = RunData(job, run_dir, results, config)
-    trained = next((r.stats["tokenizer"]["path"] for r in results if "tokenizer" in r.stats), None)
-    data.kept_by_lang = {r.stage: _kept_by_lang(r, trained) for r in results}
-    data.compression = _compression(results)
+    trained = next((r for r in results if "tokenizer" in r.stats), None)
+    tokenizer = None
+    if trained is not None:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(trained.stats["tokenizer"]["path"])
+    for r in results:
+        stats, sample = _kept_by_lang(r)
+        if tokenizer is not None:
+            _add_tokens(stats, sample, tokenizer)
+        if r is trained:
+            data.compression = _compression(trained.stats["tokenizer"]["path"], sample)
+        data.kept_by_lang[r.stage] = stats
     return data
 
 
@@ -212,7 +219,7 @@ def write_markdown(data: RunData) -> Path:
     lines += ["", "Excluded documents are in `<stage>/excluded/`, skipped input records in `<stage>/skipped/`."]
     lines += ["", "## Config", "", "```json", json.dumps(data.config, indent=2, ensure_ascii=False, default=str),
               "```", ""]  # fmt: skip
-    return _write(data.run_dir / "report.md", "\n".join(lines))
+    return write_text_atomic(data.run_dir / "report.md", "\n".join(lines))
 
 
 # --- HTML ------------------------------------------------------------------------------------------------------
@@ -288,14 +295,7 @@ def write_html(data: RunData) -> Path:
         parts.append("</table>")
     parts.append("<h2>Config</h2><pre>" + esc(json.dumps(data.config, indent=2, ensure_ascii=False, default=str)))
     parts.append("</pre></body></html>")
-    return _write(data.run_dir / "report.html", "\n".join(parts))
-
-
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(data.run_dir / "report.html", "\n".join(parts))
 
 
 def write_run_report(run_dir: Path, job: str, results: list[StageResult], config: dict) -> tuple[Path, Path]:

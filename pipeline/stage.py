@@ -17,7 +17,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,7 +82,6 @@ class StageResult:
     output_dir: Path
     stats: dict
     skipped_run: bool = False  # True when the stage was already complete and did no work
-    files: list[str] = field(default_factory=list)
 
 
 def fingerprint(stage: Stage, cfg: Any, inputs: list[InputSpec], files: list[str]) -> str:
@@ -181,7 +180,7 @@ def run_stage(
         f"{stats['docs_excluded']:,} excluded, {sum(stats['skipped_input'].values()):,} input records skipped "
         f"in {stats['wall_seconds']:.1f}s"
     )
-    return StageResult(stage.name, out, stats, files=all_files)
+    return StageResult(stage.name, out, stats)
 
 
 def _make_executor(pipeline: list[PipelineStep], tasks: int, out: Path, run: RunConfig):

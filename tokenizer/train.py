@@ -11,7 +11,6 @@ bounded by the trainer's pair counts, never by the corpus:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import resource
@@ -29,6 +28,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 from pipeline import schema
 from pipeline.config import ConfigError
+from pipeline.ledger import write_json_atomic
 from pipeline.progress import Progress
 from pipeline.readers import RecordKeys, Skip, iter_file, resolve_inputs
 from tokenizer.pretok import HANGUL_RE, byte_level, training_chunks
@@ -219,12 +219,6 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def train(inputs: list[str], output_dir: str | Path, cfg: TrainConfig = TrainConfig()) -> dict:
     """Train on `inputs` (files or folders, stage output folders included) and write the tokenizer to `output_dir`.
 
@@ -289,7 +283,7 @@ def train(inputs: list[str], output_dir: str | Path, cfg: TrainConfig = TrainCon
     tok.save(str(tmp), pretty=False)
     os.replace(tmp, out / "tokenizer.json")
     _write_transformers_files(out)
-    _write_json(out / "training_config.json", {"config": asdict(cfg), "stats": stats})
+    write_json_atomic(out / "training_config.json", {"config": asdict(cfg), "stats": stats})
     manifest = {
         "inputs": [str(p) for p in inputs],
         "files": [
@@ -303,7 +297,7 @@ def train(inputs: list[str], output_dir: str | Path, cfg: TrainConfig = TrainCon
             for path, info in scan.files.items()
         ],
     }
-    _write_json(out / "data_manifest.json", manifest)
+    write_json_atomic(out / "data_manifest.json", manifest)
     logger.info(
         f"tokenizer trained: {reached:,} tokens on {used_bytes / 1e6:,.1f} MB ({_describe(used)}) in "
         f"{total_seconds:.0f}s (train {train_seconds:.0f}s, {stats['gb_per_hour']} GB/h), "
@@ -319,8 +313,8 @@ def _describe(langs: dict[str, LangCount]) -> str:
 def _write_transformers_files(out: Path) -> None:
     """tokenizer_config.json + special_tokens_map.json: `AutoTokenizer.from_pretrained(dir)` then works."""
     special = {"bos_token": BOS, "eos_token": EOS, "pad_token": PAD, "additional_special_tokens": list(RESERVED)}
-    _write_json(out / "special_tokens_map.json", special)
-    _write_json(
+    write_json_atomic(out / "special_tokens_map.json", special)
+    write_json_atomic(
         out / "tokenizer_config.json",
         special
         | {
