@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ SAMPLES = REPO / "samples"
 
 # Workers spawned by the stage runner must find the package; it is installed editable, this is for plain checkouts.
 os.environ.setdefault("PYTHONPATH", str(REPO))
+
+
+def job_env(**extra: str) -> dict:
+    """Environment for a job or `ray` subprocess: this venv's `python` and `ray` first on PATH, and no RAY_* from
+    this process (an in-process ray.init() of another test leaves e.g. RAY_AUTH_MODE=token behind)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
 
 
 @pytest.fixture

@@ -9,16 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import job_env
+
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 CMD = [sys.executable, "jobs/full.py", "--config", "jobs/configs/sample.yaml"]
-
-
-def _env(root: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PIPELINE_OUTPUT_ROOT"] = str(root)
-    return env
 
 
 def _digests(run_dir: Path) -> dict[str, str]:
@@ -48,7 +42,7 @@ def test_killed_job_resumes_to_byte_identical_outputs(tmp_path):
     killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
     run_dir = killed_root / "runs" / "sample"
     job = subprocess.Popen(
-        CMD, cwd=REPO, env=_env(killed_root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        CMD, cwd=REPO, env=job_env(PIPELINE_OUTPUT_ROOT=str(killed_root)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     # Kill once the job is inside its second stage: some of its tasks done, others not.
@@ -62,12 +56,12 @@ def test_killed_job_resumes_to_byte_identical_outputs(tmp_path):
     _kill_group(job)
     assert not (run_dir / "report.md").exists()
 
-    resumed = subprocess.run(CMD, cwd=REPO, env=_env(killed_root), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(CMD, cwd=REPO, env=job_env(PIPELINE_OUTPUT_ROOT=str(killed_root)), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "stage ingest: already complete" in resumed.stderr
 
     clean = subprocess.run(
-        CMD + ["--set", "run.workers=1"], cwd=REPO, env=_env(clean_root), capture_output=True, text=True, timeout=600
+        CMD + ["--set", "run.workers=1"], cwd=REPO, env=job_env(PIPELINE_OUTPUT_ROOT=str(clean_root)), capture_output=True, text=True, timeout=600
     )
     assert clean.returncode == 0, clean.stderr[-3000:]
     a, b = _digests(run_dir), _digests(clean_root / "runs" / "sample")

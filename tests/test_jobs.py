@@ -10,17 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import job_env
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def _env(**extra) -> dict:
-    # No RAY_* from this process: an in-process ray.init() of another test leaves e.g. RAY_AUTH_MODE=token behind.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # `python` and `ray` of this venv
-    env.update(extra)
-    return env
 
 
 STAGES = ["ingest", "filter", "quality", "dedup", "decont", "pii", "tokenizer", "pack"]
@@ -47,7 +40,7 @@ def _check_outputs(run_dir: Path) -> None:
 def test_full_job_with_embedded_ray_twice(tmp_path):
     """What `make run` does; the second run finds everything done and does no work."""
     cmd = [sys.executable, "jobs/full.py", "--config", "jobs/configs/sample.yaml"]
-    env = _env(PIPELINE_OUTPUT_ROOT=str(tmp_path))
+    env = job_env(PIPELINE_OUTPUT_ROOT=str(tmp_path))
     first = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]
     run_dir = tmp_path / "runs" / "sample"
@@ -82,7 +75,7 @@ def test_ray_job_submit_on_a_local_cluster(tmp_path):
     """The README's cluster commands, verbatim but for free ports: `ray start --head`, then `ray job submit`."""
     gcs_port, dash_port = _free_port(), _free_port()
     # HOME is the test's: outputs of a job run in Ray's working-dir copy go to ~/lmpipe-runs (pipeline.runs).
-    env = _env(HOME=str(tmp_path), RAY_USAGE_STATS_ENABLED="0")
+    env = job_env(HOME=str(tmp_path), RAY_USAGE_STATS_ENABLED="0")
     head = subprocess.Popen(
         [BIN / "ray", "start", "--head", "--block", f"--port={gcs_port}", "--num-cpus=2",
          "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}"],
@@ -125,7 +118,7 @@ def test_job_config_errors_fail_at_start(tmp_path, bad):
     cfg.write_text(bad + "\n")
     out = subprocess.run(
         [sys.executable, "jobs/full.py", "--config", str(cfg), "--set", f"output_dir={tmp_path / 'o'}"],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120,
+        cwd=REPO, env=job_env(), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2 and "error:" in out.stderr
     assert not (tmp_path / "o" / "ingest").exists()
