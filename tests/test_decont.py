@@ -158,6 +158,40 @@ def test_windows_do_not_straddle_documents(index):
     assert Scanner(index).scan(docs) == {}
 
 
+def _mixed_batch(examples, corpus) -> list[str]:
+    """Real documents with planted passages (some decomposed to NFD: the exact path), empty ones between."""
+    rng = random.Random(9)
+    texts = [d.text for d in corpus[:300]]
+    for k, (_, passage) in enumerate(_passages(examples, rng)[:40]):
+        texts.insert(rng.randrange(len(texts)), unicodedata.normalize("NFD", passage) if k % 4 == 0 else passage)
+    texts[5:5] = ["", "", unicodedata.normalize("NFD", "수정된 안내문입니다. " * 20)]
+    return texts + [""]
+
+
+def test_batched_scan_equals_one_document_at_a_time(index, examples, corpus):
+    texts = _mixed_batch(examples, corpus)
+    sc = Scanner(index)
+    alone = {i: h for i, t in enumerate(texts) for h in [sc.scan([t]).get(0)] if h}
+    batched = sc.scan(texts)
+    assert len(alone) >= 40 and batched.keys() == alone.keys()
+    for i, h in alone.items():
+        # the same (window start, example) pairs; their order follows the probe grid, which batching shifts
+        assert sorted(zip(batched[i].positions, batched[i].examples)) == sorted(zip(h.positions, h.examples))
+
+
+@pytest.mark.parametrize("batch_chars", [1, 700, 1 << 18])
+def test_filter_batches_by_characters_and_counts_every_document(tmp_path, index, examples, corpus, batch_chars):
+    texts = _mixed_batch(examples, corpus)
+    hit = set(Scanner(index).scan(texts))
+    f = DecontFilter(DecontConfig(benchmarks=str(BENCH), cache_dir=str(tmp_path), batch_chars=batch_chars))
+    docs = [Document(t, f"d{i}") for i, t in enumerate(texts)]
+    kept = [d.id for d in f.run(iter(docs))]
+    assert kept == [f"d{i}" for i in range(len(texts)) if i not in hit]
+    assert f.stats["total"].total == len(texts) and f.stats["dropped"].total == len(hit)
+    assert f.stats["forwarded"].total == len(kept)
+    assert f.stats[f"dropped_{DECONT_BENCHMARK_OVERLAP}"].total == len(hit)
+
+
 def test_short_example_rule(index, examples):
     short = [e for e in examples if 25 <= len(norm.normalize(e.text)) < 50]
     tiny = [e for e in examples if len(norm.normalize(e.text)) < 25]

@@ -36,17 +36,23 @@ class Scanner:
         self.units_scanned = 0
 
     # -- normalization of a batch ----------------------------------------------------------------------------
-    def _batch_units(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Concatenated normalized units of `texts` and the boundaries (len(texts) + 1) between documents."""
+    def _batch_units(self, texts: list[str], ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenated normalized units of `texts` and the boundaries (len(texts) + 1) between documents;
+        `ends` are the cumulative character lengths of `texts`."""
         if self.index.params.unit == "words":
             parts = [self.index.params.units(t) for t in texts]
             return _concat(parts)
         mapped = norm.table()[norm.codepoints("".join(texts))]
-        ends = np.cumsum([len(t) for t in texts])
         unsafe = mapped == norm.UNSAFE
         keep = (mapped != 0) & ~unsafe
-        kept_before = np.r_[0, np.cumsum(keep)]
-        units, bounds = mapped[keep], kept_before[np.r_[0, ends]]
+        # Kept units per document by a segmented sum (a cumulative sum over every unit, or boolean indexing
+        # instead of np.compress, cost a third of the whole scan on 8 KB English pages).
+        lens = np.diff(ends, prepend=0)
+        counts = np.zeros(len(lens), dtype=np.int64)
+        nonempty = lens > 0  # reduceat needs increasing starts; empty documents keep 0
+        if nonempty.any():
+            counts[nonempty] = np.add.reduceat(keep, (ends - lens)[nonempty], dtype=np.int64)
+        units, bounds = np.compress(keep, mapped), np.r_[0, np.cumsum(counts)]
         slow = np.unique(np.searchsorted(ends, np.flatnonzero(unsafe), side="right"))
         if len(slow) == 0:
             return units, bounds
@@ -64,13 +70,13 @@ class Scanner:
     def scan(self, texts: list[str], ids: list[str] | None = None) -> dict[int, DocHits]:
         """Hits by position of the document in `texts`; documents without a hit are absent."""
         hits: dict[int, DocHits] = {}
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
         lo = 0
         while lo < len(texts):
-            hi, size = lo, 0
-            while hi < len(texts) and (hi == lo or size + len(texts[hi]) <= MAX_BATCH_UNITS):
-                size += len(texts[hi])
-                hi += 1
-            for doc, h in self._scan_units(*self._batch_units(texts[lo:hi])).items():
+            # Documents up to MAX_BATCH_UNITS characters in all (at least one).
+            start = int(ends[lo - 1]) if lo else 0
+            hi = max(int(np.searchsorted(ends, start + MAX_BATCH_UNITS, side="right")), lo + 1)
+            for doc, h in self._scan_units(*self._batch_units(texts[lo:hi], ends[lo:hi] - start)).items():
                 hits[lo + doc] = h
             lo = hi
         if self.sample_windows is not None:

@@ -19,7 +19,6 @@ import numpy as np
 import orjson
 import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
 from pipeline.config import ConfigError
@@ -28,7 +27,7 @@ from pipeline.decont import normalize as norm
 from pipeline.decont.benchmarks import discover, load_examples
 from pipeline.decont.index import DecontIndex, IndexParams, load_or_build
 from pipeline.decont.scan import DocHits, Scanner
-from pipeline.steps import Transform
+from pipeline.steps import CharBatchedFilter, Transform, batched_by_chars
 
 DECONT_BENCHMARK_OVERLAP = "decont.benchmark_overlap"
 
@@ -53,7 +52,8 @@ class DecontConfig:
     sample_seed: int = 0
     action: Literal["drop", "cut"] = "drop"  # cut: remove the matching spans plus `cut_margin_chars` each side
     cut_margin_chars: int = 200
-    batch_size: int = 256  # documents normalized and hashed together (amortizes numpy's per-call cost)
+    batch_chars: int = 1 << 18  # text normalized and hashed together: amortizes numpy's per-call cost, stays
+    batch_docs: int = 8192  # in cache (256K chars: best of 64K-2M on all four bench corpora, docs/bench/decont.md)
     cache_dir: str | None = None  # index cache; None: $LMPIPE_CACHE or ~/.cache/lmpipe, then /decont
     report_examples: int = 5  # hit examples shown per benchmark in report.md
 
@@ -98,14 +98,14 @@ def record_hit(index: DecontIndex, doc: Document, hits: DocHits) -> None:
     doc.metadata[HIT_BENCHMARKS] = sorted({index.examples[e][0] for e in hits.examples})
 
 
-class DecontFilter(BaseFilter):
+class DecontFilter(CharBatchedFilter):
     """Drop documents sharing a normalized window with a benchmark example (EXAONE 3.5, sec. 2.2)."""
 
     name = "benchmark decontamination"
     slug = "decont"
 
     def __init__(self, cfg: DecontConfig):
-        super().__init__(batch_size=cfg.batch_size)
+        super().__init__(cfg.batch_chars, cfg.batch_docs)
         self.cfg = cfg
         self._scanner: Scanner | None = None
 
@@ -122,7 +122,8 @@ class DecontFilter(BaseFilter):
         return self.filter_batch([doc])[0]
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
-        hits = self.scanner.scan([d.text for d in batch], [d.id for d in batch])
+        ids = [d.id for d in batch] if self.cfg.sample_windows is not None else None  # sampling is seeded by id
+        hits = self.scanner.scan([d.text for d in batch], ids)
         results: list[bool | tuple[bool, str]] = [True] * len(batch)
         for i, h in hits.items():
             record_hit(self.scanner.index, batch[i], h)
@@ -156,13 +157,8 @@ class DecontCut(Transform):
         self._process([doc])
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        batch: list[Document] = []
-        for doc in data:
-            batch.append(doc)
-            if len(batch) >= self.cfg.batch_size:
-                yield from self._process(batch)
-                batch = []
-        yield from self._process(batch)
+        for batch in batched_by_chars(data, self.cfg.batch_chars, self.cfg.batch_docs):
+            yield from self._process(batch)
 
     def _process(self, batch: list[Document]) -> list[Document]:
         if not batch:
