@@ -38,9 +38,10 @@ import torch.nn.functional as F  # noqa: E402
 from trainer.loss import chunked_cross_entropy  # noqa: E402
 from trainer.train import TrainConfig, train  # noqa: E402
 
-# model:micro-batch sequences:ce_chunk tokens[:attention backend[:compile unit[:compile mode]]]
+# model:micro-batch sequences:ce_chunk tokens[:attention backend[:compile unit[:compile mode[:inductor options]]]]
 # (ce_chunk 0 = one chunk of the whole micro-batch, i.e. unchunked logits; backend auto/flash/cudnn/efficient;
-# unit block/trunk; mode a torch.compile mode, "default" for none)
+# unit block/trunk; mode a torch.compile mode, "default" for none; inductor options: boolean
+# torch._inductor.config names joined by "+", "none" for none; default TrainConfig's, coordinate_descent_tuning)
 CASES = [  # head_dim 128 (350m, 1b) against head_dim 64 (350m-h64, 1b-h64) at equal parameters and FLOPs
     "350m:24:16384",
     "350m-h64:24:16384",
@@ -52,13 +53,15 @@ CASES = [  # head_dim 128 (350m, 1b) against head_dim 64 (350m-h64, 1b-h64) at e
 def parse_case(text: str) -> dict:
     parts = text.split(":")
     case = {"model": parts[0], "batch": int(parts[1]), "chunk": int(parts[2]), "backend": "auto",
-            "unit": "block", "mode": None}
+            "unit": "block", "mode": None, "inductor": TrainConfig.inductor}
     if len(parts) > 3:
         case["backend"] = parts[3]
     if len(parts) > 4:
         case["unit"] = parts[4]
     if len(parts) > 5 and parts[5] != "default":
         case["mode"] = parts[5]
+    if len(parts) > 6:
+        case["inductor"] = tuple(x for x in parts[6].split("+") if x and x != "none")
     return case
 
 
@@ -202,6 +205,7 @@ def run_case(data: str, case: dict, steps: int, skip: int, gqa: bool, log: Path)
         data=data, model=model, device="cuda", seq_len=2048, batch_size=batch, grad_accum=1, max_steps=steps,
         warmup_steps=5, eval_interval=0, ce_chunk=chunk if chunk else batch * 2048, sdpa_gqa=gqa,
         sdpa_backend=case["backend"], compile_unit=case["unit"], compile_mode=case["mode"], log_file=str(log),
+        inductor=case["inductor"],
     )
     torch._dynamo.reset()  # no compiled graph (with another attention kernel baked in) carries over
     torch.cuda.reset_peak_memory_stats()
@@ -215,7 +219,7 @@ def run_case(data: str, case: dict, steps: int, skip: int, gqa: bool, log: Path)
     result = {
         "model": model, "batch": batch, "seq_len": 2048, "ce_chunk": chunk or "unchunked",
         "attention": case["backend"] + ("" if gqa else "+repeat"), "compile": case["unit"],
-        "compile_mode": case["mode"] or "default",
+        "compile_mode": case["mode"] or "default", "inductor": "+".join(case["inductor"]) or "-",
         "tokens_per_s": round(tok_s), "mfu": round(mfu, 4), "data_fraction": round(data_frac, 4),
         "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"],
         "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1), "wall_s": round(wall, 1),
@@ -255,6 +259,7 @@ def main() -> int:
     results = []
     for i, case in enumerate(cases):
         label = ":".join(str(case[k]) for k in ("model", "batch", "chunk", "backend", "unit")) + f":{case['mode']}"
+        label += ":" + "+".join(case["inductor"])
         if time.time() - started > args.budget_s:
             print(f"skipped {label}: over the time budget")
             continue
@@ -273,7 +278,7 @@ def main() -> int:
           "   data/step  peak GiB  loss first->last")
     for r in results:
         print(f"{r['model']:<6} {r['batch']:>5}  {r['ce_chunk']!s:>9} {r['attention']:<14} {r['compile']:<7}  "
-              f"{r['compile_mode']:<28} {r['tokens_per_s']:>10,} "
+              f"{r['compile_mode'] + ' ' + r['inductor']:<28} {r['tokens_per_s']:>10,} "
               f"{100 * r['mfu']:>5.1f}%  {100 * r['data_fraction']:>8.2f}%  {r['peak_mem_gib']:>8}  "
               f"{r['loss_first']:.3f}->{r['loss_last']:.3f}")
     print(f"total {time.time() - started:.0f} s")

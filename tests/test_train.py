@@ -119,6 +119,8 @@ def test_bad_input_fails_before_training(shards, tmp_path):
         train(tiny(shards, sdpa_backend="fastest"))
     with pytest.raises(ValueError, match="compile_unit"):
         train(tiny(shards, compile_unit="layer"))
+    with pytest.raises(ValueError, match="inductor option 'coordinate_descent'"):
+        train(tiny(shards, inductor=("coordinate_descent",)))
 
 
 def test_gpu_only_settings_leave_cpu_numerics_alone(shards):

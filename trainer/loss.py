@@ -43,7 +43,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         with torch.autocast(h.device.type, enabled=False):
             hc, w = h.to(dtype), weight.to(dtype)
             grad_h = torch.empty_like(hc)
-            grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+            grad_w = None
             loss = torch.zeros((), dtype=torch.float32, device=h.device)
             step = _chunk_fn(h.device.type)
             for s in range(0, n, chunk):
@@ -51,7 +51,11 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
                 chunk_loss, g = step(logits, targets[s : s + chunk], 1.0 / n)
                 loss += chunk_loss
                 grad_h[s : s + chunk] = g @ w
-                grad_w += (g.t() @ hc[s : s + chunk]).float()  # accumulate chunks in fp32
+                part = g.t() @ hc[s : s + chunk]
+                # Chunks accumulate in fp32; add_ upcasts in the kernel (no fp32 copy of each part).
+                grad_w = part.float() if grad_w is None else grad_w.add_(part)
+        if grad_w is None:  # no tokens
+            grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         ctx.save_for_backward(grad_h.to(h.dtype), grad_w.to(weight.dtype))
         return loss / n
 

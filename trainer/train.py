@@ -62,6 +62,10 @@ class TrainConfig:
     sdpa_backend: str = "auto"
     compile_unit: str = "block"  # "block": each block compiled (one shared graph); "trunk": the whole trunk
     compile_mode: str | None = None  # torch.compile mode, e.g. "max-autotune-no-cudagraphs"; None: default
+    # Boolean torch._inductor.config options turned on while train() runs (they act only when compiling).
+    # Coordinate-descent tuning of the generated norm/RoPE/SwiGLU kernels: +0.7 to +1.0 MFU points at 350m on
+    # the H100 for ~60 s more compile (docs/bench/train.md); `--inductor` with no name turns it off.
+    inductor: tuple[str, ...] = ("coordinate_descent_tuning",)
     tokenizer: str | None = None  # tokenizer.json to check against the shards' tokenizer hash
     log_file: str | None = None  # JSON lines, one per step (rank 0)
     peak_flops: float | None = None  # for MFU; None: from the GPU's name (PEAK_BF16_FLOPS)
@@ -206,8 +210,20 @@ def train(cfg: TrainConfig) -> list[dict]:
     """Run training; returns one record per step (step, loss, lr, grad_norm, tokens_per_s, mfu, val_loss)."""
     if cfg.compile_unit not in ("block", "trunk"):
         raise ValueError(f"unknown compile_unit {cfg.compile_unit!r}; one of block, trunk")
-    with sdpa_backends(cfg):
+    with sdpa_backends(cfg), inductor_options(cfg.inductor):
         return _train(cfg)
+
+
+def inductor_options(names: tuple[str, ...]):
+    """Turn on boolean torch._inductor.config options (compilation happens lazily, inside train())."""
+    if not names:
+        return nullcontext()
+    import torch._inductor.config as inductor_config
+
+    for name in names:
+        if not isinstance(getattr(inductor_config, name, None), bool):
+            raise ValueError(f"inductor option {name!r} is not a boolean torch._inductor.config setting")
+    return inductor_config.patch({name: True for name in names})
 
 
 def _train(cfg: TrainConfig) -> list[dict]:
@@ -344,10 +360,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
         elif f.name == "data":
             parser.add_argument(flag, required=True)
+        elif f.type == "tuple[str, ...]":
+            parser.add_argument(flag, nargs="*", default=list(f.default), metavar="NAME")
         else:
             kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             parser.add_argument(flag, type=kind, default=f.default)
-    return TrainConfig(**vars(parser.parse_args(argv)))
+    args = vars(parser.parse_args(argv))
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

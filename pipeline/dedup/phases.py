@@ -22,6 +22,7 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -29,12 +30,16 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline import schema
 from pipeline.dedup import minhash
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.shuffle import SortedRunWriter, read_range, slot_of_hash, slot_of_node, slot_range, write_sorted
-from pipeline.readers import InputSource, Skip, iter_file
 
+if TYPE_CHECKING:
+    from pipeline.readers import InputSource
+
+# Reasons of removed documents (phase 3 writes them to excluded/); here so phase-2 tasks import no reader stack.
+DEDUP_EXACT = "dedup.exact_duplicate"  # same normalized text as the kept document of its cluster
+DEDUP_NEAR = "dedup.near_duplicate"  # in a near-duplicate cluster (MinHash LSH) whose kept document differs
 EXACT_BAND = -1  # band number of the exact-hash key
 ORDINAL_BITS = 32
 BATCH_DOCS = 1024
@@ -74,6 +79,9 @@ def _cached(marker: Path, fn, *args) -> dict:
 
 def iter_task_documents(sources: list[InputSource], task: int, tasks: int):
     """The documents of one task in the order `CorpusReader` yields them (same files, same skips)."""
+    # Imported here: only phase 1 reads inputs; the clustering tasks need numpy, pyarrow and xxhash alone.
+    from pipeline.readers import Skip, iter_file
+
     for source in sources:
         for path in source.files[task::tasks]:
             for item in iter_file(path, source.keys, source.source):
@@ -121,9 +129,11 @@ def _signature_batch(docs, task, first_ordinal, cfg, bands, rows, docs_writer, k
         return
     nodes = (np.int64(task) << ORDINAL_BITS) + np.arange(first_ordinal, first_ordinal + len(docs), dtype=np.int64)
     exact = np.array([minhash.exact_key(d.text) for d in docs], dtype=np.uint64).reshape(-1, 3)
+    from pipeline.schema import QUALITY_SCORE
+
     quality = []
     for d in docs:
-        q = d.metadata.get(schema.QUALITY_SCORE)
+        q = d.metadata.get(QUALITY_SCORE)
         quality.append(float(q) if q is not None and q == q else None)  # NaN ranks like unknown: lowest
     if cfg.fuzzy:
         hashes = [minhash.shingle_hashes(d.text, cfg.shingle, cfg.shingle_size) for d in docs]
@@ -331,8 +341,6 @@ def choose_task(partition: int, partitions: int, member_files: list[str], out: s
 
 
 def _choose(partition, partitions, member_files, out, examples: int) -> dict:
-    from pipeline.dedup.stage import DEDUP_EXACT, DEDUP_NEAR
-
     lo, hi = slot_range(partition, partitions)
     table = read_range(member_files, lo, hi)
     if table is None or table.num_rows == 0:
@@ -382,7 +390,7 @@ def _examples(table, starts, sizes, clusters, reasons, n: int) -> list[dict]:
     sigs = table["sig"].to_pylist()
     ids = table["id"].to_pylist()
     picked = list(np.argsort(-sizes, kind="stable")[:n])
-    has_near = [any(r == "dedup.near_duplicate" for r in reasons[s : s + k]) for s, k in zip(starts, sizes)]
+    has_near = [any(r == DEDUP_NEAR for r in reasons[s : s + k]) for s, k in zip(starts, sizes)]
     picked += [g for g in np.flatnonzero(has_near) if g not in picked][:n]
     out = []
     for g in picked:

@@ -20,6 +20,7 @@ from pathlib import Path
 from loguru import logger
 
 from pipeline.dedup import phases
+from pipeline.dedup.cluster import ComponentsError, cluster
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.minhash import lsh_params
 from pipeline.dedup.shuffle import SLOTS, TaskRunner
@@ -43,7 +44,10 @@ def prepare_dedup(cfg: DedupConfig, sources: list[InputSource], tasks: int, out:
     root.mkdir(parents=True, exist_ok=True)
     (root / "fingerprint").write_text(key)
     with TaskRunner(run.executor, run.workers, run.ray_mem_per_task_gb) as execute:
-        summary = find_duplicates(cfg, sources, tasks, root, run, execute)
+        try:
+            summary = find_duplicates(cfg, sources, tasks, root, run, execute)
+        except ComponentsError as e:
+            raise StageError(str(e)) from e
     write_json_atomic(root / "summary.json", summary)
     return functools.partial(build_dedup, decisions_dir=str(root / "decisions"))
 
@@ -84,41 +88,9 @@ def find_duplicates(
     partitions = _partitions(key_rows, cfg, run)
     logger.info(f"dedup: {docs:,} documents, {key_rows:,} bucket keys -> {partitions} partition(s)")
 
-    started = time.monotonic()
-    key_files = [str(root / "keys" / f"{t:05d}.parquet") for t in range(tasks)]
-    step_dir = root / "cc" / "000"
-    buckets = execute(
-        phases.bucket_task, [(p, partitions, key_files, str(step_dir / f"{p:05d}.parquet")) for p in range(partitions)]
-    )
-    timings["buckets"] = time.monotonic() - started
-
-    started = time.monotonic()
-    edge_files, steps = _components(cfg, partitions, root, step_dir, execute)
-    label_dir = root / "labels"
-    execute(
-        phases.labels_task,
-        [(p, partitions, edge_files, str(label_dir / f"{p:05d}.parquet")) for p in range(partitions)],
-    )
-    timings["components"] = time.monotonic() - started
-
-    started = time.monotonic()
-    label_files = [str(label_dir / f"{p:05d}.parquet") for p in range(partitions)]
-    execute(
-        phases.attach_task,
-        [
-            (t, label_files, str(root / "docs" / f"{t:05d}.parquet"), str(root / "members" / f"{t:05d}.parquet"))
-            for t in range(tasks)
-        ],
-    )
-    member_files = [str(root / "members" / f"{t:05d}.parquet") for t in range(tasks)]
-    chosen = execute(
-        phases.choose_task,
-        [
-            (p, partitions, member_files, str(root / "decisions" / f"{p:05d}.parquet"), cfg.report_examples)
-            for p in range(partitions)
-        ],
-    )
-    timings["keep_rule"] = time.monotonic() - started
+    result = cluster(cfg, partitions, tasks, root, execute)
+    buckets, chosen, steps = result["buckets"], result["chosen"], result["steps"]
+    timings.update(result["seconds"])
 
     removed: dict[str, int] = {}
     for c in chosen:
@@ -155,27 +127,3 @@ def _partitions(key_rows: int, cfg: DedupConfig, run: RunConfig) -> int:
     by_memory = math.ceil(key_rows * BYTES_PER_ROW / (cfg.max_partition_mb * 1e6))
     floor = cfg.min_partitions if cfg.min_partitions is not None else run.workers
     return max(1, min(SLOTS, max(by_memory, floor)))
-
-
-def _components(cfg: DedupConfig, partitions: int, root: Path, first_dir: Path, execute) -> tuple[list[str], int]:
-    """Alternate large-star and small-star steps until two steps in a row change nothing."""
-    files = [str(first_dir / f"{p:05d}.parquet") for p in range(partitions)]
-    unchanged_in_a_row = 0
-    step = 0
-    while unchanged_in_a_row < 2:
-        step += 1
-        if step > cfg.max_component_steps:
-            raise StageError(f"dedup: connected components did not converge in {cfg.max_component_steps} steps")
-        large = step % 2 == 1
-        step_dir = root / "cc" / f"{step:03d}"
-        results = execute(
-            phases.star_task,
-            [(p, partitions, files, str(step_dir / f"{p:05d}.parquet"), large) for p in range(partitions)],
-        )
-        changed = sum(r["changed"] for r in results)
-        unchanged_in_a_row = unchanged_in_a_row + 1 if changed == 0 else 0
-        logger.info(f"dedup: {'large' if large else 'small'}-star step {step}: {changed:,} node(s) changed")
-        for f in files:  # the previous step's edges are no longer needed (its result markers stay for resuming)
-            Path(f).unlink(missing_ok=True)
-        files = [str(step_dir / f"{p:05d}.parquet") for p in range(partitions)]
-    return files, step

@@ -16,10 +16,9 @@ from loguru import logger
 
 from pipeline import schema
 from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.phases import DEDUP_EXACT, DEDUP_NEAR  # noqa: F401  (the reasons, re-exported)
 from pipeline.stage import StageError
 
-DEDUP_EXACT = "dedup.exact_duplicate"  # same normalized text as the kept document of its cluster
-DEDUP_NEAR = "dedup.near_duplicate"  # in a near-duplicate cluster (MinHash LSH) whose kept document differs
 
 
 class DedupFilter(BaseFilter):

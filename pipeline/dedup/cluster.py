@@ -1,0 +1,89 @@
+"""Phase 2 of dedup: from the band and exact keys of phase 1 to a keep-or-remove decision per duplicate.
+
+    buckets -> connected components (large-star / small-star steps) -> labels -> attach keep-rule fields -> choose
+
+Every step runs as `partitions` (or `tasks`) independent tasks through a `TaskRunner` (Ray tasks or a process
+pool); each task reads only its key range of the previous step's files. This module needs numpy, pyarrow and
+xxhash only (benches/dedup_clustering.py runs it alone).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from pipeline.dedup import phases
+from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.shuffle import TaskRunner
+
+
+class ComponentsError(RuntimeError):
+    """Connected components did not converge within `max_component_steps`."""
+
+
+def cluster(cfg: DedupConfig, partitions: int, tasks: int, root: Path, execute: TaskRunner) -> dict:
+    """Phase 2 over root/keys/*.parquet and root/docs/*.parquet (one per input task) into root/decisions.
+    Returns the buckets' and keep rule's task results, the component steps and each step's seconds."""
+    timings = {}
+    started = time.monotonic()
+    key_files = [str(root / "keys" / f"{t:05d}.parquet") for t in range(tasks)]
+    step_dir = root / "cc" / "000"
+    buckets = execute(
+        phases.bucket_task, [(p, partitions, key_files, str(step_dir / f"{p:05d}.parquet")) for p in range(partitions)]
+    )
+    timings["buckets"] = time.monotonic() - started
+
+    started = time.monotonic()
+    edge_files, steps = _components(cfg, partitions, root, step_dir, execute)
+    label_dir = root / "labels"
+    execute(
+        phases.labels_task,
+        [(p, partitions, edge_files, str(label_dir / f"{p:05d}.parquet")) for p in range(partitions)],
+    )
+    timings["components"] = time.monotonic() - started
+
+    started = time.monotonic()
+    label_files = [str(label_dir / f"{p:05d}.parquet") for p in range(partitions)]
+    execute(
+        phases.attach_task,
+        [
+            (t, label_files, str(root / "docs" / f"{t:05d}.parquet"), str(root / "members" / f"{t:05d}.parquet"))
+            for t in range(tasks)
+        ],
+    )
+    member_files = [str(root / "members" / f"{t:05d}.parquet") for t in range(tasks)]
+    chosen = execute(
+        phases.choose_task,
+        [
+            (p, partitions, member_files, str(root / "decisions" / f"{p:05d}.parquet"), cfg.report_examples)
+            for p in range(partitions)
+        ],
+    )
+    timings["keep_rule"] = time.monotonic() - started
+    return {"buckets": buckets, "chosen": chosen, "steps": steps, "seconds": timings}
+
+
+def _components(cfg: DedupConfig, partitions: int, root: Path, first_dir: Path, execute) -> tuple[list[str], int]:
+    """Alternate large-star and small-star steps until two steps in a row change nothing."""
+    files = [str(first_dir / f"{p:05d}.parquet") for p in range(partitions)]
+    unchanged_in_a_row = 0
+    step = 0
+    while unchanged_in_a_row < 2:
+        step += 1
+        if step > cfg.max_component_steps:
+            raise ComponentsError(f"dedup: connected components did not converge in {cfg.max_component_steps} steps")
+        large = step % 2 == 1
+        step_dir = root / "cc" / f"{step:03d}"
+        results = execute(
+            phases.star_task,
+            [(p, partitions, files, str(step_dir / f"{p:05d}.parquet"), large) for p in range(partitions)],
+        )
+        changed = sum(r["changed"] for r in results)
+        unchanged_in_a_row = unchanged_in_a_row + 1 if changed == 0 else 0
+        logger.info(f"dedup: {'large' if large else 'small'}-star step {step}: {changed:,} node(s) changed")
+        for f in files:  # the previous step's edges are no longer needed (its result markers stay for resuming)
+            Path(f).unlink(missing_ok=True)
+        files = [str(step_dir / f"{p:05d}.parquet") for p in range(partitions)]
+    return files, step
