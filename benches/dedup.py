@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/dedup-bench")
     parser.add_argument("--repeat", type=int, default=2, help="speed runs; the best is kept")
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--skip-shingles", action="store_true")
     args = parser.parse_args()
     data, work = Path(args.data), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -217,7 +218,8 @@ def main() -> None:
     ko_docs = [d for d in docs if d.lang == "ko"]
     write_inputs(work / "input-ko", ko_docs)
     shingle_rows = {}
-    for kind, n in (("char", 5), ("char", 4), ("word", 5), ("word", 3), ("morpheme", 5), ("morpheme", 3)):
+    shingle_kinds = () if args.skip_shingles else (("char", 5), ("char", 4), ("word", 5), ("word", 3), ("morpheme", 5), ("morpheme", 3))
+    for kind, n in shingle_kinds:
         r = ours(work / "input-ko", work / f"out-ko-{kind}{n}", [f"shingle={kind}", f"shingle_size={n}"])
         shingle_rows[f"{kind}{n}"] = evalset.score(ko_docs, r["kept"]) | {"wall_s": r["wall_s"]}
         print(kind, n, shingle_rows[f"{kind}{n}"], flush=True)
@@ -239,6 +241,19 @@ def main() -> None:
         results[name]["docs_per_s_per_core"] = round(len(docs) / r["wall_s"], 1)
         print(name, results[name], flush=True)
     results["signature_speed"] = signature_speed(docs)
+
+    # 4b. related pairs below the threshold (rewritten articles): both must survive; LSH alone vs verified
+    related = {}
+    for lo, hi in ((0.5, 0.6), (0.6, 0.7), (0.7, 0.78)):
+        pairs = evalset.related_pairs(originals, lo, hi, seed=3)
+        write_inputs(work / "input-related", [d for a, b, _ in pairs for d in (a, b)])
+        row = {"pairs": len(pairs), "ko": sum(a.lang == "ko" for a, _, _ in pairs)}
+        for verify in (False, True):
+            r = ours(work / "input-related", work / "out-related", [f"verify={str(verify).lower()}"])
+            row[f"merged_verify_{verify}"] = sum(a.id not in r["kept"] or b.id not in r["kept"] for a, b, _ in pairs)
+        related[f"{lo}-{hi}"] = row
+        print("related", lo, hi, row, flush=True)
+    results["related_pairs"] = related
 
     # 5. clustering with more workers, on a larger set
     if not args.skip_scaling:

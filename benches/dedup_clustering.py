@@ -137,7 +137,7 @@ def main() -> int:
     key_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in (base / "keys").glob("*.parquet"))
     print(f"phase-1 files: {args.docs:,} documents, {key_rows:,} key rows, {args.tasks} tasks, "
           f"made in {time.perf_counter() - t:.1f}s; {os.cpu_count()} CPUs", flush=True)
-    cfg = DedupConfig(report_examples=0)
+    cfg = DedupConfig(report_examples=0, verify=False)  # synthetic documents have no signatures to verify
     results = []
     for w in [int(x) for x in args.workers.split(",")]:
         root = work / f"w{w}"

@@ -86,6 +86,30 @@ def test_removes_korean_and_english_copies_and_keeps_uniques(dedup_run, eval_doc
         assert copies and sum(d.id not in kept or d.group not in kept for d in copies) >= 0.95 * len(copies)
 
 
+def test_signature_verification_keeps_related_pairs_below_the_threshold(tmp_path):
+    """Rewritten versions of real articles (exact char-4 Jaccard 0.62-0.75, below 0.8) must both survive. LSH
+    band collisions alone join some such pairs; verifying candidates against their signatures does not."""
+    corpus = Path(__file__).resolve().parent.parent / "samples" / "corpus"
+    originals = [(r["id"], r["text"], "ko") for r in _jsonl(corpus / "ko_news_parallel.jsonl.zst")]
+    originals += [(r["id"], r["text"], "en") for r in _jsonl(corpus / "en_news_parallel.jsonl")]
+    originals += [(r["id"], r["text"], "en") for r in _jsonl(corpus / "en_wikitext.jsonl.gz")]
+    pairs = evalset.related_pairs(originals, 0.62, 0.75, seed=1)
+    assert len(pairs) > 150 and {a.lang for a, _, _ in pairs} == {"ko", "en"}
+    inputs = _write_inputs(tmp_path / "in", [d for a, b, _ in pairs for d in (a, b)])
+    merged = {}
+    for verify in (False, True):
+        out = tmp_path / f"out-{verify}"
+        run_dedup(DedupConfig(verify=verify), [InputSpec(path=str(inputs))], out)
+        kept = _kept_ids(out)
+        merged[verify] = sum(a.id not in kept or b.id not in kept for a, b, _ in pairs)
+        if verify:
+            summary = json.loads((out / "_dedup" / "summary.json").read_text())
+            assert summary["lsh_verified"] < summary["lsh_candidates"]
+            assert "kept after signature verification" in (out / "report.md").read_text()
+    assert merged[False] >= 3, merged  # the failure mode exists on this data
+    assert merged[True] == 0, merged
+
+
 def test_accounting_reasons_and_metadata(dedup_run, eval_docs):
     result, out = dedup_run
     stats = json.loads((out / "stats.json").read_text())

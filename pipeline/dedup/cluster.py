@@ -1,6 +1,7 @@
 """Phase 2 of dedup: from the band and exact keys of phase 1 to a keep-or-remove decision per duplicate.
 
-    buckets -> connected components (large-star / small-star steps) -> labels -> attach keep-rule fields -> choose
+    buckets -> [verify LSH candidates] -> connected components (large-star / small-star steps) -> labels
+            -> attach keep-rule fields -> choose
 
 Every step runs as `partitions` (or `tasks`) independent tasks through a `TaskRunner` (Ray tasks or a process
 pool); each task reads only its key range of the previous step's files. This module needs numpy, pyarrow and
@@ -30,13 +31,27 @@ def cluster(cfg: DedupConfig, partitions: int, tasks: int, root: Path, execute: 
     started = time.monotonic()
     key_files = [str(root / "keys" / f"{t:05d}.parquet") for t in range(tasks)]
     step_dir = root / "cc" / "000"
+    edge_files = [str(step_dir / f"{p:05d}.parquet") for p in range(partitions)]
+    candidate_files = [str(root / "candidates" / f"{p:05d}.parquet") for p in range(partitions)] if cfg.verify else None
     buckets = execute(
-        phases.bucket_task, [(p, partitions, key_files, str(step_dir / f"{p:05d}.parquet")) for p in range(partitions)]
+        phases.bucket_task,
+        [(p, partitions, key_files, edge_files[p], candidate_files and candidate_files[p]) for p in range(partitions)],
     )
     timings["buckets"] = time.monotonic() - started
 
+    verified = []
+    if cfg.verify:
+        started = time.monotonic()
+        docs = [str(root / "docs" / f"{t:05d}.parquet") for t in range(tasks)]
+        with_sig = [str(root / "candidates-sig" / f"{t:05d}.parquet") for t in range(tasks)]
+        execute(phases.candidate_signature_task, [(t, candidate_files, docs[t], with_sig[t]) for t in range(tasks)])
+        kept = [str(root / "verified" / f"{t:05d}.parquet") for t in range(tasks)]
+        verified = execute(phases.verify_task, [(t, with_sig, docs[t], cfg.threshold, kept[t]) for t in range(tasks)])
+        edge_files += kept
+        timings["verify"] = time.monotonic() - started
+
     started = time.monotonic()
-    edge_files, steps = _components(cfg, partitions, root, step_dir, execute)
+    edge_files, steps = _components(cfg, partitions, root, edge_files, execute)
     label_dir = root / "labels"
     execute(
         phases.labels_task,
@@ -62,12 +77,11 @@ def cluster(cfg: DedupConfig, partitions: int, tasks: int, root: Path, execute: 
         ],
     )
     timings["keep_rule"] = time.monotonic() - started
-    return {"buckets": buckets, "chosen": chosen, "steps": steps, "seconds": timings}
+    return {"buckets": buckets, "verified": verified, "chosen": chosen, "steps": steps, "seconds": timings}
 
 
-def _components(cfg: DedupConfig, partitions: int, root: Path, first_dir: Path, execute) -> tuple[list[str], int]:
-    """Alternate large-star and small-star steps until two steps in a row change nothing."""
-    files = [str(first_dir / f"{p:05d}.parquet") for p in range(partitions)]
+def _components(cfg: DedupConfig, partitions: int, root: Path, files: list[str], execute) -> tuple[list[str], int]:
+    """Alternate large-star and small-star steps over the edges in `files` until two steps change nothing."""
     unchanged_in_a_row = 0
     step = 0
     while unchanged_in_a_row < 2:

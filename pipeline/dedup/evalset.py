@@ -8,6 +8,7 @@ originals are wrapped in one shared page template ("same template, different con
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 EDITS = ("exact", "edit", "boilerplate", "truncate", "reorder")
@@ -123,3 +124,43 @@ def score(docs: list[EvalDoc], kept_ids: set[str]) -> dict:
 
 def _fraction(docs: list[EvalDoc], kept_ids: set[str]) -> float | None:
     return round(sum(d.id in kept_ids for d in docs) / len(docs), 4) if docs else None
+
+
+def related_pairs(
+    originals: list[tuple[str, str, str]], lo: float, hi: float, seed: int = 0, kind: str = "char", n: int = 4
+) -> list[tuple[EvalDoc, EvalDoc, float]]:
+    """Pairs of related documents below a near-duplicate threshold: both must survive a dedup at that threshold.
+
+    From an original, a second version with a fraction of its sentences replaced by sentences of another
+    original of the same language (a rewritten or updated article); the fraction is searched until the exact
+    shingle Jaccard of the pair falls in [lo, hi]. Returns (original, related, Jaccard) for those that do."""
+    from pipeline.dedup.minhash import exact_jaccard  # numpy, regex: only the builder needs them
+
+    rng = random.Random(seed)
+    split = re.compile(r"(?<=[.!?다])\s+")
+    by_lang: dict[str, list[list[str]]] = {}
+    docs = [(i, [s for s in split.split(t) if s.strip()], lang) for i, t, lang in originals]
+    for _, sentences, lang in docs:
+        by_lang.setdefault(lang, []).append(sentences)
+    out = []
+    for doc_id, sentences, lang in docs:
+        if len(sentences) < 8:
+            continue
+        text = " ".join(sentences)
+        donors = [s for d in by_lang[lang] if d is not sentences for s in d]
+        for fraction in (0.08, 0.1, 0.12, 0.15, 0.18, 0.22, 0.26, 0.3):
+            changed = list(sentences)
+            for i in rng.sample(range(len(changed)), max(1, round(len(changed) * fraction))):
+                changed[i] = rng.choice(donors)
+            other = " ".join(changed)
+            j = exact_jaccard(text, other, kind, n)
+            if lo <= j <= hi:
+                out.append((
+                    EvalDoc(f"{doc_id}@a", text, lang, None, "related"),
+                    EvalDoc(f"{doc_id}@b", other, lang, None, "related"),
+                    j,
+                ))
+                break
+            if j < lo:
+                break
+    return out

@@ -206,15 +206,18 @@ def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
 
 
-def bucket_task(partition: int, partitions: int, key_files: list[str], out: str) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _buckets, partition, partitions, key_files, out)
+def bucket_task(partition: int, partitions: int, key_files: list[str], out: str, candidates: str | None = None) -> dict:
+    return _cached(Path(out).with_suffix(".json"), _buckets, partition, partitions, key_files, out, candidates)
 
 
-def _buckets(partition, partitions, key_files, out) -> dict:
+def _buckets(partition, partitions, key_files, out, candidates: str | None) -> dict:
+    """Star edges member -> smallest node of each bucket. With `candidates` (verification on), the edges that
+    come from LSH band buckets go there instead, partitioned by the input task of their member node."""
     lo, hi = slot_range(partition, partitions)
     table = read_range(key_files, lo, hi, ["band", "k1", "k2", "node"])
     held = 0 if table is None else table.num_rows
     u = v = np.empty(0, dtype=np.int64)
+    from_lsh = np.empty(0, dtype=bool)
     exact_groups = lsh_groups = 0
     if held:
         band, k1, k2, node = (table[c].to_numpy() for c in ("band", "k1", "k2", "node"))
@@ -227,13 +230,79 @@ def _buckets(partition, partitions, key_files, out) -> dict:
         sizes = np.diff(np.r_[starts, len(node)])
         centre = node[starts][group]  # smallest node of each bucket (sorted by node within it)
         member = node != centre
-        u, v = node[member], centre[member]
+        u, v, from_lsh = node[member], centre[member], band[member] != EXACT_BAND
         multi = sizes > 1
         exact_groups = int((multi & (band[starts] == EXACT_BAND)).sum())
         lsh_groups = int((multi & (band[starts] != EXACT_BAND)).sum())
+    result = {"rows_held": held, "exact_buckets": exact_groups, "lsh_buckets": lsh_groups}
+    if candidates is not None:
+        cu, cv = _unique_edges(u[from_lsh], v[from_lsh])
+        write_sorted(Path(candidates), pa.table({"part": (cu >> ORDINAL_BITS).astype(np.int32), "u": cu, "v": cv}))
+        u, v = u[~from_lsh], v[~from_lsh]
+        result["lsh_candidates"] = len(cu)
     u, v = _unique_edges(u, v)
     write_sorted(Path(out), _edges_table(u, v))
-    return {"rows_held": held, "edges": len(u), "exact_buckets": exact_groups, "lsh_buckets": lsh_groups}
+    return {**result, "edges": len(u)}
+
+
+# --- phase 2, optional: verify LSH candidates against their signatures ---------------------------------------------
+# Two joins, each task one input task's documents (their signatures live in docs/<task>.parquet):
+#   A  candidates whose member u is in task t  -> + u's signature, repartitioned by the task of v
+#   B  candidates whose centre v is in task t  -> estimated Jaccard (equal signature slots); keep >= threshold
+# A task holds its own documents' signatures and the candidate edges touching them, never all of them.
+
+
+def _signatures_of(docs_file: str, nodes: np.ndarray) -> np.ndarray:
+    """Signature rows (uint32) of `nodes` (sorted, unique) from one task's docs file, in the order of `nodes`."""
+    table = ds.dataset(docs_file, format="parquet").to_table(
+        columns=["node", "sig"], filter=ds.field("node").isin(pa.array(nodes, pa.int64()))
+    ).sort_by("node")
+    if not np.array_equal(table["node"].to_numpy(), nodes):
+        raise RuntimeError(f"dedup: candidate edges name documents missing from {docs_file}")
+    return _sig_rows(table["sig"].to_pylist())
+
+
+def _sig_rows(sigs: list[bytes]) -> np.ndarray:
+    if not sigs:
+        return np.empty((0, 0), np.uint32)
+    return np.frombuffer(b"".join(sigs), dtype=np.uint32).reshape(len(sigs), -1)
+
+
+def candidate_signature_task(task: int, candidate_files: list[str], docs_file: str, out: str) -> dict:
+    return _cached(Path(out).with_suffix(".json"), _candidate_signatures, task, candidate_files, docs_file, out)
+
+
+def _candidate_signatures(task, candidate_files, docs_file, out) -> dict:
+    table = read_range(candidate_files, task, task + 1, ["u", "v"])
+    u = np.empty(0, np.int64) if table is None else table["u"].to_numpy()
+    v = np.empty(0, np.int64) if table is None else table["v"].to_numpy()
+    nodes, at = np.unique(u, return_inverse=True)
+    sig = _signatures_of(docs_file, nodes)[at] if len(u) else _sig_rows([])
+    out_table = pa.table({
+        "part": (v >> ORDINAL_BITS).astype(np.int32), "u": u, "v": v,
+        "sig_u": pa.array([row.tobytes() for row in sig], pa.binary()),
+    })
+    write_sorted(Path(out), out_table)
+    return {"candidates": len(u)}
+
+
+def verify_task(task: int, files: list[str], docs_file: str, threshold: float, out: str) -> dict:
+    return _cached(Path(out).with_suffix(".json"), _verify, task, files, docs_file, threshold, out)
+
+
+def _verify(task, files, docs_file, threshold, out) -> dict:
+    table = read_range(files, task, task + 1, ["u", "v", "sig_u"])
+    if table is None or table.num_rows == 0:
+        write_sorted(Path(out), _edges_table(np.empty(0, np.int64), np.empty(0, np.int64)))
+        return {"candidates": 0, "verified": 0}
+    u, v = table["u"].to_numpy(), table["v"].to_numpy()
+    nodes, at = np.unique(v, return_inverse=True)
+    sig_v = _signatures_of(docs_file, nodes)[at]
+    sig_u = _sig_rows(table["sig_u"].to_pylist())
+    similarity = (sig_u == sig_v).mean(axis=1)  # MinHash estimate of the Jaccard similarity
+    keep = similarity >= threshold
+    write_sorted(Path(out), _edges_table(u[keep], v[keep]))
+    return {"candidates": len(u), "verified": int(keep.sum())}
 
 
 def star_task(partition: int, partitions: int, in_files: list[str], out: str, large: bool) -> dict:

@@ -112,6 +112,8 @@ def find_duplicates(
         "edges": sum(b["edges"] for b in buckets),
         "exact_buckets": sum(b["exact_buckets"] for b in buckets),
         "lsh_buckets": sum(b["lsh_buckets"] for b in buckets),
+        "lsh_candidates": sum(b.get("lsh_candidates", 0) for b in buckets),
+        "lsh_verified": sum(r["verified"] for r in result["verified"]) if cfg.verify else None,
         "component_steps": steps,
         "max_rows_held_by_a_task": max(
             [b["rows_held"] for b in buckets] + [c["rows_held"] for c in chosen], default=0

@@ -121,6 +121,12 @@ def _report(summary: dict, stats: dict, cfg: DedupConfig) -> str:
         + ("" if cfg.fuzzy else " (fuzzy dedup off: exact only)"),
         f"- partitions: {summary['partitions']}; component steps: {summary['component_steps']}; "
         f"clusters: {sum(sizes.values()):,}",
+        (
+            f"- LSH candidate pairs: {summary['lsh_candidates']:,}; kept after signature verification "
+            f"(estimated Jaccard >= {cfg.threshold}): {summary['lsh_verified']:,}"
+            if summary.get("lsh_verified") is not None
+            else "- LSH candidate pairs not verified (dedup.verify=false)"
+        ),
         "",
         "## Cluster sizes",
         "",
