@@ -30,11 +30,11 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import xxhash
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils._import_utils import ASSETS_PATH
 from loguru import logger
 
 from pipeline import schema
+from pipeline.steps import Filter
 
 URL_BLOCKED_DOMAIN = "url.blocked_domain"
 URL_BLOCKED_URL = "url.blocked_url"
@@ -146,7 +146,7 @@ def _datatrove_words(name: str) -> list[str]:
         return [_NON_WORD.sub("", w) for w in read_list(f)]
 
 
-class UrlFilter(BaseFilter):
+class UrlFilter(Filter):
     """Drops documents whose URL is blocked (domain, URL, banned word); documents without URL are kept."""
 
     name = "😈 URL rules (ko/en)"

@@ -17,11 +17,10 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.langid import LangIdConfig, LangIdFilter
 from pipeline import schema
-from pipeline.steps import Transform
+from pipeline.steps import Filter, Transform
 from pipeline.web.steps import ExtractionFilter, HtmlToText, UnicodeHygiene
 
 INGEST_TOO_LARGE = "ingest.text_too_large"
@@ -58,7 +57,7 @@ class AddDomain(Transform):
             doc.metadata[schema.DOMAIN] = host.removeprefix("www.") or None
 
 
-class SizeFilter(BaseFilter):
+class SizeFilter(Filter):
     """Set aside texts too large or too short for any later stage (limits in IngestConfig)."""
 
     name = "size filter"

@@ -267,6 +267,7 @@ class CorpusReader(PipelineStep):
             for inp in self.inputs:
                 for path in inp.files[rank::world_size]:
                     self.ledger.files.append(path)
+                    docs_before = self.ledger.docs_in
                     for item in iter_file(path, inp.keys, inp.source):
                         if isinstance(item, Skip):
                             self.ledger.skipped_input[item.reason] += 1
@@ -278,8 +279,9 @@ class CorpusReader(PipelineStep):
                         self.ledger.docs_in += 1
                         self.ledger.bytes_in += nbytes
                         progress.update(nbytes)
-                        self.stat_update("documents")
                         yield item
+                    # counted per file, not per document (see pipeline.steps)
+                    self.stat_update("documents", value=self.ledger.docs_in - docs_before)
 
 
 class _SkipLog:

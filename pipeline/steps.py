@@ -1,5 +1,11 @@
-"""Base classes for our own steps. Filters are datatrove's `BaseFilter` (keep, or drop with a named reason);
-transforms change documents and never drop one."""
+"""Base classes for our own steps: a `Filter` keeps a document or drops it with a named reason (datatrove's
+`BaseFilter` contract); a `Transform` changes documents and never drops one.
+
+Both take documents in batches of about BATCH_CHARS characters and add datatrove's counters once per batch:
+its per-document stat updates (three or four per document and step, plus a length statistic and a timer) cost
+a third of corpus ingest and 4x the decontamination scan on one-line reviews (profiles in docs/BENCHMARKS.md and
+docs/bench/decont.md). Vectorized steps (decont) also need the batches for speed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.utils.typeshelper import StatHints
+
+
+BATCH_CHARS = 1 << 20  # characters per batch (at least one document)
+BATCH_DOCS = 1024  # documents per batch at most
 
 
 def batched_by_chars(docs: Iterable[Document], max_chars: int, max_docs: int) -> Iterator[list[Document]]:
@@ -43,21 +53,23 @@ class Transform(PipelineStep):
     def transform(self, doc: Document) -> None: ...
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            with self.track_time():
-                self.transform(doc)
-            self.stat_update("documents")
-            yield doc
+        for batch in batched_by_chars(data, BATCH_CHARS, BATCH_DOCS):
+            with self.track_time("batch"):
+                for doc in batch:
+                    self.transform(doc)
+            self.stat_update("documents", value=len(batch))
+            yield from batch
 
 
-class CharBatchedFilter(BaseFilter):
+class Filter(BaseFilter):
     """A `BaseFilter` whose `filter_batch` gets batches sized by characters (see `batched_by_chars`).
 
     Same contract as datatrove's `BaseFilter.run` (the exclusion writer, `filter_reason`) and the same counters
     (total / forwarded / dropped / dropped_<reason>, added per batch); no per-document `doc_len` statistic.
+    Subclasses implement `filter(doc)` or, for batch-wise work, `filter_batch(docs)`.
     """
 
-    def __init__(self, max_batch_chars: int, max_batch_docs: int):
+    def __init__(self, max_batch_chars: int = BATCH_CHARS, max_batch_docs: int = BATCH_DOCS):
         super().__init__(batch_size=max_batch_docs)
         self.max_batch_chars = max_batch_chars
 
@@ -66,8 +78,6 @@ class CharBatchedFilter(BaseFilter):
             for batch in batched_by_chars(data, self.max_batch_chars, self.batch_size):
                 with self.track_time("batch"):
                     results = self.filter_batch(batch)
-                # Counts are added once per batch: datatrove's per-document stat updates (three per document,
-                # plus a length statistic) cost 4x the scan itself on one-line reviews (issue 7's profile).
                 self.stat_update("batches")
                 self.stat_update(StatHints.total, value=len(batch))
                 flagged = [i for i, r in enumerate(results) if r is not True]  # the common case costs one test

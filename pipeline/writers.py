@@ -117,10 +117,11 @@ class DocumentWriter(PipelineStep):
                 buffer.append(doc)
                 if len(buffer) >= ROWS_PER_GROUP:
                     out.write_table(schema.documents_to_table(buffer))
+                    self.stat_update("documents", value=len(buffer))  # per row group: see pipeline.steps
                     buffer = []
-                self.stat_update("documents")
             if buffer:
                 out.write_table(schema.documents_to_table(buffer))
+                self.stat_update("documents", value=len(buffer))
         except BaseException:
             out.abort()
             raise

@@ -5,14 +5,15 @@ threshold can move later without re-scoring)."""
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.classifier.scorer import QualityScorer
 from pipeline import schema
+from pipeline.steps import Filter
 
 QUALITY_LOW_SCORE = "quality.score_below_threshold"
 QUALITY_NOT_TOP_FRACTION = "quality.below_top_fraction"
@@ -41,15 +42,19 @@ class QualityConfig:
             raise ValueError(f"block_docs must be >= 1, got {self.block_docs}")
 
 
-class QualityClassifierFilter(BaseFilter):
+class QualityClassifierFilter(Filter):
     """Adds `quality_score` to every document; drops below the threshold or outside the top fraction."""
 
     name = "quality classifier"
     slug = "quality"
 
     def __init__(self, cfg: QualityConfig = QualityConfig()):
-        # A block is scored before any of it is decided: top_fraction needs the block's score distribution.
-        super().__init__(batch_size=cfg.block_docs if cfg.top_fraction is not None else 1)
+        # A block is scored before any of it is decided: top_fraction needs the block's score distribution, so a
+        # block is exactly block_docs documents (whatever their length).
+        if cfg.top_fraction is not None:
+            super().__init__(max_batch_chars=sys.maxsize, max_batch_docs=cfg.block_docs)
+        else:
+            super().__init__()
         self.cfg = cfg
         self.scorer = QualityScorer(cfg.model_path)  # loads its model on first use, in the worker
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.rules.analysis import TextView, view
 from filters.rules.config import LanguageRules
+from pipeline.steps import Filter
 
 
-class RuleFilter(BaseFilter):
+class RuleFilter(Filter):
     """Writes `<prefix>.<signal>` into the metadata of every document it sees, kept or not, then decides."""
 
     prefix: str = ""

@@ -27,7 +27,7 @@ from pipeline.decont import normalize as norm
 from pipeline.decont.benchmarks import discover, load_examples
 from pipeline.decont.index import DecontIndex, IndexParams, load_or_build
 from pipeline.decont.scan import DocHits, Scanner
-from pipeline.steps import CharBatchedFilter, Transform, batched_by_chars
+from pipeline.steps import Filter, Transform, batched_by_chars
 
 DECONT_BENCHMARK_OVERLAP = "decont.benchmark_overlap"
 
@@ -98,7 +98,7 @@ def record_hit(index: DecontIndex, doc: Document, hits: DocHits) -> None:
     doc.metadata[HIT_BENCHMARKS] = sorted({index.examples[e][0] for e in hits.examples})
 
 
-class DecontFilter(CharBatchedFilter):
+class DecontFilter(Filter):
     """Drop documents sharing a normalized window with a benchmark example (EXAONE 3.5, sec. 2.2)."""
 
     name = "benchmark decontamination"

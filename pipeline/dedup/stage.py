@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
 from pipeline import schema
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.phases import DEDUP_EXACT, DEDUP_NEAR  # noqa: F401  (the reasons, re-exported)
 from pipeline.stage import StageError
+from pipeline.steps import Filter
 
 
 
-class DedupFilter(BaseFilter):
+class DedupFilter(Filter):
     """Drops the documents that phases 1-2 decided to remove; records cluster and kept id on every member.
 
     Decisions are keyed by (task, position in the task's stream): each task loads only its own decisions

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from pipeline.stage import StageError
+from pipeline.steps import Filter
 
 PACK_EMPTY_TEXT = "pack.empty_text"  # only whitespace: nothing to learn, would add a lone EOS
 
@@ -43,7 +43,7 @@ class PackConfig:
     verify_roundtrip: bool = True  # decode every document and count those that do not give back their text
 
 
-class PackableFilter(BaseFilter):
+class PackableFilter(Filter):
     """Set aside documents that are only whitespace (they would contribute a lone EOS)."""
 
     name = "packable"

@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
 from pipeline import schema
-from pipeline.steps import Transform
+from pipeline.steps import Filter, Transform
 from pipeline.web.extract import ExtractionTimeout, get_extractor, time_limit
 from pipeline.web.warc import TEXT_IS_HTML
 
@@ -63,7 +62,7 @@ class HtmlToText(Transform):
         doc.text = text
 
 
-class ExtractionFilter(BaseFilter):
+class ExtractionFilter(Filter):
     """Set aside web pages whose extraction failed or found nothing (their HTML goes to DIR/excluded)."""
 
     name = "extraction filter"
