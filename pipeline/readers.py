@@ -281,7 +281,7 @@ class CorpusReader(PipelineStep):
                         progress.update(nbytes)
                         yield item
                     # counted per file, not per document (see pipeline.steps)
-                    self.stat_update("documents", value=self.ledger.docs_in - docs_before)
+                    self.stat_update("documents", value=self.ledger.docs_in - docs_before, unit="file")
 
 
 class _SkipLog:

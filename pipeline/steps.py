@@ -57,7 +57,7 @@ class Transform(PipelineStep):
             with self.track_time("batch"):
                 for doc in batch:
                     self.transform(doc)
-            self.stat_update("documents", value=len(batch))
+            self.stat_update("documents", value=len(batch), unit="batch")
             yield from batch
 
 
@@ -79,20 +79,20 @@ class Filter(BaseFilter):
                 with self.track_time("batch"):
                     results = self.filter_batch(batch)
                 self.stat_update("batches")
-                self.stat_update(StatHints.total, value=len(batch))
+                self.stat_update(StatHints.total, value=len(batch), unit="batch")
                 flagged = [i for i, r in enumerate(results) if r is not True]  # the common case costs one test
                 if not flagged:
-                    self.stat_update(StatHints.forwarded, value=len(batch))
+                    self.stat_update(StatHints.forwarded, value=len(batch), unit="batch")
                     yield from batch
                     continue
                 verdicts = {i: get_filter_result(results[i]) for i in flagged}
                 reasons = Counter(reason for keep, reason in verdicts.values() if not keep)
                 n_dropped = sum(reasons.values())
-                self.stat_update(StatHints.forwarded, value=len(batch) - n_dropped)
-                self.stat_update(StatHints.dropped, value=n_dropped)
+                self.stat_update(StatHints.forwarded, value=len(batch) - n_dropped, unit="batch")
+                self.stat_update(StatHints.dropped, value=n_dropped, unit="batch")
                 for reason, n in reasons.items():
                     if reason:
-                        self.stat_update(f"dropped_{reason}", value=n)
+                        self.stat_update(f"dropped_{reason}", value=n, unit="batch")
                 prev = 0
                 for i in flagged:
                     keep, reason = verdicts[i]

@@ -117,11 +117,12 @@ class DocumentWriter(PipelineStep):
                 buffer.append(doc)
                 if len(buffer) >= ROWS_PER_GROUP:
                     out.write_table(schema.documents_to_table(buffer))
-                    self.stat_update("documents", value=len(buffer))  # per row group: see pipeline.steps
+                    # counted per row group, not per document: see pipeline.steps
+                    self.stat_update("documents", value=len(buffer), unit="row group")
                     buffer = []
             if buffer:
                 out.write_table(schema.documents_to_table(buffer))
-                self.stat_update("documents", value=len(buffer))
+                self.stat_update("documents", value=len(buffer), unit="row group")
         except BaseException:
             out.abort()
             raise
