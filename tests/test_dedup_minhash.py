@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -111,3 +112,23 @@ def test_read_range_skips_missing_files(tmp_path):
     table = read_range([f, tmp_path / "missing.parquet"], 2, 6)
     assert sorted(table["x"].to_pylist()) == [1, 3]
     assert read_range([Path(tmp_path / "missing.parquet")], 0, 1) is None
+
+
+def test_clustering_bench_phase2_at_scale_is_exact(tmp_path):
+    """benches/dedup_clustering.py's synthetic phase-1 files (web-like cluster sizes and one hot boilerplate
+    cluster) through phase 2 with 1 and 2 workers: same decisions, no two true clusters merged."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, str(repo / "benches" / "dedup_clustering.py"), "--docs", "30000", "--tasks", "3",
+           "--partitions", "5", "--workers", "1,2", "--work", str(tmp_path / "work"), "--out", str(tmp_path)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    runs = json.loads((tmp_path / "dedup_clustering.json").read_text())["runs"]
+    assert [r["workers"] for r in runs] == [1, 2]
+    for r in runs:
+        assert r["merged_true_clusters"] == 0
+        assert r["split_true_clusters"] <= 0.01 * r["true_clusters"]
+        assert r["kept"] == r["clusters"]
+    keys = ("decisions", "clusters", "edges", "component_steps")
+    assert {k: runs[0][k] for k in keys} == {k: runs[1][k] for k in keys}
