@@ -10,15 +10,14 @@ docs/bench/decont.md). Vectorized steps (decont) also need the batches for speed
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.utils.typeshelper import StatHints
-
 
 BATCH_CHARS = 1 << 20  # characters per batch (at least one document)
 BATCH_DOCS = 1024  # documents per batch at most
@@ -45,18 +44,27 @@ def batched_by_chars(docs: Iterable[Document], max_chars: int, max_docs: int) ->
 
 
 class Transform(PipelineStep):
-    """Changes a document in place (text or metadata); never removes one."""
+    """Changes a document in place (text or metadata); never removes one. Subclasses implement `transform(doc)` or,
+    for batch-wise work, `transform_batch(docs)`."""
 
     type = "🔧 - TRANSFORM"
+
+    def __init__(self, max_batch_chars: int = BATCH_CHARS, max_batch_docs: int = BATCH_DOCS):
+        super().__init__()
+        self.max_batch_chars = max_batch_chars
+        self.max_batch_docs = max_batch_docs
 
     @abstractmethod
     def transform(self, doc: Document) -> None: ...
 
+    def transform_batch(self, batch: list[Document]) -> None:
+        for doc in batch:
+            self.transform(doc)
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for batch in batched_by_chars(data, BATCH_CHARS, BATCH_DOCS):
+        for batch in batched_by_chars(data, self.max_batch_chars, self.max_batch_docs):
             with self.track_time("batch"):
-                for doc in batch:
-                    self.transform(doc)
+                self.transform_batch(batch)
             self.stat_update("documents", value=len(batch), unit="batch")
             yield from batch
 
@@ -80,24 +88,21 @@ class Filter(BaseFilter):
                     results = self.filter_batch(batch)
                 self.stat_update("batches")
                 self.stat_update(StatHints.total, value=len(batch), unit="batch")
-                flagged = [i for i, r in enumerate(results) if r is not True]  # the common case costs one test
-                if not flagged:
-                    self.stat_update(StatHints.forwarded, value=len(batch), unit="batch")
-                    yield from batch
-                    continue
-                verdicts = {i: get_filter_result(results[i]) for i in flagged}
-                reasons = Counter(reason for keep, reason in verdicts.values() if not keep)
-                n_dropped = sum(reasons.values())
-                self.stat_update(StatHints.forwarded, value=len(batch) - n_dropped, unit="batch")
-                self.stat_update(StatHints.dropped, value=n_dropped, unit="batch")
-                for reason, n in reasons.items():
-                    if reason:
-                        self.stat_update(f"dropped_{reason}", value=n, unit="batch")
+                # (index, reason) of the dropped documents; the common case (all kept) costs one test per document
+                dropped = [
+                    (i, reason)
+                    for i, r in enumerate(results)
+                    if r is not True
+                    for keep, reason in (get_filter_result(r),)
+                    if not keep
+                ]
+                self.stat_update(StatHints.forwarded, value=len(batch) - len(dropped), unit="batch")
+                if dropped:
+                    self.stat_update(StatHints.dropped, value=len(dropped), unit="batch")
+                for reason, n in Counter(reason for _, reason in dropped if reason).items():
+                    self.stat_update(f"dropped_{reason}", value=n, unit="batch")
                 prev = 0
-                for i in flagged:
-                    keep, reason = verdicts[i]
-                    if keep:
-                        continue
+                for i, reason in dropped:
                     yield from batch[prev:i]
                     prev = i + 1
                     if self.exclusion_writer:

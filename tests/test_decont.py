@@ -241,7 +241,7 @@ def test_cut_mode_removes_span_keeps_document(tmp_path, examples):
     gsm = next(e for e in examples if e.benchmark == "gsm8k").fields[0]
     before, after = "Intro paragraph about cooking." * 5, "Closing paragraph on farming." * 5
     doc = Document(before + "\n\n" + gsm.upper() + "\n\n" + after, "d")
-    [out] = DecontCut(cfg)._process([doc])
+    [out] = list(DecontCut(cfg).run(iter([doc])))
     assert out.metadata[HIT_BENCHMARK] == "gsm8k" and out.metadata[CUT_CHARS] >= len(gsm)
     assert "JANET" not in out.text and out.text.startswith("Intro") and out.text.endswith("farming.")
 

@@ -18,16 +18,16 @@ from typing import Literal
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
-from datatrove.data import Document, DocumentsPipeline
+from datatrove.data import Document
 from loguru import logger
 
-from pipeline.config import ConfigError
 from pipeline import schema
+from pipeline.config import ConfigError
 from pipeline.decont import normalize as norm
 from pipeline.decont.benchmarks import discover, load_examples
 from pipeline.decont.index import DecontIndex, IndexParams, load_or_build
 from pipeline.decont.scan import DocHits, Scanner
-from pipeline.steps import Filter, Transform, batched_by_chars
+from pipeline.steps import Filter, Transform
 
 DECONT_BENCHMARK_OVERLAP = "decont.benchmark_overlap"
 
@@ -121,9 +121,12 @@ class DecontFilter(Filter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         return self.filter_batch([doc])[0]
 
-    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+    def scan(self, batch: list[Document]) -> dict[int, DocHits]:
         ids = [d.id for d in batch] if self.cfg.sample_windows is not None else None  # sampling is seeded by id
-        hits = self.scanner.scan([d.text for d in batch], ids)
+        return self.scanner.scan([d.text for d in batch], ids)
+
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        hits = self.scan(batch)
         results: list[bool | tuple[bool, str]] = [True] * len(batch)
         for i, h in hits.items():
             record_hit(self.scanner.index, batch[i], h)
@@ -144,7 +147,7 @@ class DecontCut(Transform):
     slug = "decont-cut"
 
     def __init__(self, cfg: DecontConfig):
-        super().__init__()
+        super().__init__(cfg.batch_chars, cfg.batch_docs)
         if cfg.unit != "chars":
             raise ConfigError("decont action=cut needs unit=chars (word positions do not map back to the text)")
         self.cfg = cfg
@@ -152,23 +155,14 @@ class DecontCut(Transform):
 
     __getstate__ = DecontFilter.__getstate__
     scanner = DecontFilter.scanner
+    scan = DecontFilter.scan
 
     def transform(self, doc: Document) -> None:
-        self._process([doc])
+        self.transform_batch([doc])
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for batch in batched_by_chars(data, self.cfg.batch_chars, self.cfg.batch_docs):
-            yield from self._process(batch)
-
-    def _process(self, batch: list[Document]) -> list[Document]:
-        if not batch:
-            return batch
-        with self.track_time():
-            hits = self.scanner.scan([d.text for d in batch], [d.id for d in batch])
-            for i, h in hits.items():
-                self._cut(batch[i], h)
-        self.stat_update("documents", value=len(batch))
-        return batch
+    def transform_batch(self, batch: list[Document]) -> None:
+        for i, h in self.scan(batch).items():
+            self._cut(batch[i], h)
 
     def _cut(self, doc: Document, hits: DocHits) -> None:
         record_hit(self.scanner.index, doc, hits)

@@ -30,6 +30,7 @@ def cluster(cfg: DedupConfig, partitions: int, tasks: int, root: Path, execute: 
     timings = {}
     started = time.monotonic()
     key_files = [str(root / "keys" / f"{t:05d}.parquet") for t in range(tasks)]
+    docs = [str(root / "docs" / f"{t:05d}.parquet") for t in range(tasks)]
     step_dir = root / "cc" / "000"
     edge_files = [str(step_dir / f"{p:05d}.parquet") for p in range(partitions)]
     candidate_files = [str(root / "candidates" / f"{p:05d}.parquet") for p in range(partitions)] if cfg.verify else None
@@ -42,7 +43,6 @@ def cluster(cfg: DedupConfig, partitions: int, tasks: int, root: Path, execute: 
     verified = []
     if cfg.verify:
         started = time.monotonic()
-        docs = [str(root / "docs" / f"{t:05d}.parquet") for t in range(tasks)]
         with_sig = [str(root / "candidates-sig" / f"{t:05d}.parquet") for t in range(tasks)]
         execute(phases.candidate_signature_task, [(t, candidate_files, docs[t], with_sig[t]) for t in range(tasks)])
         kept = [str(root / "verified" / f"{t:05d}.parquet") for t in range(tasks)]
@@ -61,14 +61,8 @@ def cluster(cfg: DedupConfig, partitions: int, tasks: int, root: Path, execute: 
 
     started = time.monotonic()
     label_files = [str(label_dir / f"{p:05d}.parquet") for p in range(partitions)]
-    execute(
-        phases.attach_task,
-        [
-            (t, label_files, str(root / "docs" / f"{t:05d}.parquet"), str(root / "members" / f"{t:05d}.parquet"))
-            for t in range(tasks)
-        ],
-    )
     member_files = [str(root / "members" / f"{t:05d}.parquet") for t in range(tasks)]
+    execute(phases.attach_task, [(t, label_files, docs[t], member_files[t]) for t in range(tasks)])
     chosen = execute(
         phases.choose_task,
         [

@@ -252,14 +252,19 @@ def _buckets(partition, partitions, key_files, out, candidates: str | None) -> d
 # A task holds its own documents' signatures and the candidate edges touching them, never all of them.
 
 
-def _signatures_of(docs_file: str, nodes: np.ndarray) -> np.ndarray:
-    """Signature rows (uint32) of `nodes` (sorted, unique) from one task's docs file, in the order of `nodes`."""
+def _documents_of(docs_file: str, nodes: np.ndarray, what: str, columns: list[str] | None = None) -> pa.Table:
+    """Rows of `nodes` (sorted, unique) from one task's docs file, sorted by node; `what` named a missing one."""
     table = ds.dataset(docs_file, format="parquet").to_table(
-        columns=["node", "sig"], filter=ds.field("node").isin(pa.array(nodes, pa.int64()))
+        columns=columns, filter=ds.field("node").isin(pa.array(nodes, pa.int64()))
     ).sort_by("node")
     if not np.array_equal(table["node"].to_numpy(), nodes):
-        raise RuntimeError(f"dedup: candidate edges name documents missing from {docs_file}")
-    return _sig_rows(table["sig"].to_pylist())
+        raise RuntimeError(f"dedup: {what} name documents missing from {docs_file}")
+    return table
+
+
+def _signatures_of(docs_file: str, nodes: np.ndarray) -> np.ndarray:
+    """Signature rows (uint32) of `nodes` (sorted, unique) from one task's docs file, in the order of `nodes`."""
+    return _sig_rows(_documents_of(docs_file, nodes, "candidate edges", ["node", "sig"])["sig"].to_pylist())
 
 
 def _sig_rows(sigs: list[bytes]) -> np.ndarray:
@@ -370,11 +375,8 @@ def _attach(task, label_files, docs_file, out) -> dict:
     if labels is None or labels.num_rows == 0:
         write_sorted(Path(out), _members_table(None, np.empty(0, dtype=np.int64)))
         return {"members": 0}
-    docs = ds.dataset(docs_file, format="parquet").to_table(filter=ds.field("node").isin(labels["node"]))
-    docs = docs.sort_by("node")
     labels = labels.sort_by("node")
-    if docs.num_rows != labels.num_rows or not np.array_equal(docs["node"].to_numpy(), labels["node"].to_numpy()):
-        raise RuntimeError(f"dedup: task {task}: component labels name documents missing from {docs_file}")
+    docs = _documents_of(docs_file, labels["node"].to_numpy(), f"task {task}: component labels")
     table = _members_table(docs, labels["label"].to_numpy())
     write_sorted(Path(out), table)
     return {"members": table.num_rows}

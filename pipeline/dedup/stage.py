@@ -20,7 +20,6 @@ from pipeline.stage import StageError
 from pipeline.steps import Filter
 
 
-
 class DedupFilter(Filter):
     """Drops the documents that phases 1-2 decided to remove; records cluster and kept id on every member.
 
