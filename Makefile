@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow test-browser clean-runs
+.PHONY: run test test-slow test-browser lint clean-runs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed, found " + sys.version.split()[0])'
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lmpipe tests jobs benches samples
+	$(VENV)/bin/ruff format --check lmpipe tests jobs benches samples
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -1,6 +1,6 @@
 """Quality classifier scoring speed: documents per second on one core, real pages of mixed length.
 
-    .venv/bin/python benches/classifier.py [--data ../shared/data] [--model filters/classifier/assets/model.bin]
+    .venv/bin/python benches/classifier.py [--data ../shared/data] [--model lmpipe/stages/quality/assets/model.bin]
 
 Pages: Korean web pages (web/html/korean_pages, extracted with resiliparse), English pages of trafilatura's
 evaluation set (extracted the same way), Naver movie reviews (short), Korean-English news (grouped), WikiText
@@ -24,8 +24,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from filters.classifier.scorer import QualityScorer  # noqa: E402
-from filters.classifier.text import fasttext_line, has_hangul  # noqa: E402
+from lmpipe.stages.quality.scorer import QualityScorer  # noqa: E402
+from lmpipe.stages.quality.text import fasttext_line, has_hangul  # noqa: E402
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document
 
-from pipeline.decont import normalize as norm
-from pipeline.decont.benchmarks import discover, load_examples
-from pipeline.decont.index import IndexParams, build_index
-from pipeline.decont.scan import Scanner
-from pipeline.decont.stage import DecontConfig, DecontFilter
+from lmpipe.stages.decont import normalize as norm
+from lmpipe.stages.decont.benchmarks import discover, load_examples
+from lmpipe.stages.decont.index import IndexParams, build_index
+from lmpipe.stages.decont.scan import Scanner
+from lmpipe.stages.decont.stage import DecontConfig, DecontFilter
 
 DATA = Path("/work/shared/data")
 
@@ -86,7 +86,9 @@ def planted_sampling(index, specs, repeat_seed: int = 0) -> tuple[int, int, int]
     for e in rng.sample(exs, 50):
         a = rng.randrange(len(host) - 20000)
         words = e.text.split()
-        docs.append(host[a : a + 10000] + " " + " ".join(words[: max(len(words) // 2, 12)]) + " " + host[a + 10000 : a + 20000])
+        docs.append(
+            host[a : a + 10000] + " " + " ".join(words[: max(len(words) // 2, 12)]) + " " + host[a + 10000 : a + 20000]
+        )
     full = Scanner(index).scan(docs)
     sampled = Scanner(index, sample_windows=10).scan(docs, [f"p{i}" for i in range(len(docs))])
     return len(docs), len(full), len(sampled)
@@ -107,10 +109,14 @@ def main() -> None:
     index = build_index(specs, IndexParams())
     build = time.perf_counter() - t
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"ours: index of {len(index.examples):,} examples, {len(index.keys):,} keys in {build:.1f}s; "
-          f"index {index.nbytes / 2**20:.0f} MiB, peak RSS +{rss1 - rss0:.0f} MiB while building")
+    print(
+        f"ours: index of {len(index.examples):,} examples, {len(index.keys):,} keys in {build:.1f}s; "
+        f"index {index.nbytes / 2**20:.0f} MiB, peak RSS +{rss1 - rss0:.0f} MiB while building"
+    )
     for name, c in index.counts.items():
-        print(f"  {name}: {c.examples} examples, {c.indexed} windowed, {c.indexed_whole} whole, {c.too_short} too short")
+        print(
+            f"  {name}: {c.examples} examples, {c.indexed} windowed, {c.indexed_whole} whole, {c.too_short} too short"
+        )
     docs = corpus()
     step = DecontFilter(DecontConfig(benchmarks=args.benchmarks))
     step._scanner = Scanner(index)  # the index built above (the stage would load it from its cache file)
@@ -131,7 +137,9 @@ def main() -> None:
             row += f" {mb(sample) / (time.perf_counter() - t):.2f} | {dhits} (of {len(sample)} docs) |"
         print(row)
     n, full, sampled = planted_sampling(index, specs)
-    print(f"planted (half an example in a 20 KB document): full scan finds {full}/{n}, 10 sampled windows {sampled}/{n}")
+    print(
+        f"planted (half an example in a 20 KB document): full scan finds {full}/{n}, 10 sampled windows {sampled}/{n}"
+    )
 
 
 if __name__ == "__main__":

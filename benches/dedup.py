@@ -2,12 +2,12 @@
 
     .venv/bin/python benches/dedup.py [--data /work/shared/data] [--work /tmp/dedup-bench] [--repeat 2]
 
-1. Builds the set (pipeline/dedup/evalset.py): originals from KorQuAD/Wikipedia paragraphs, Korean news, bills,
+1. Builds the set (lmpipe/stages/dedup/evalset.py): originals from KorQuAD/Wikipedia paragraphs, Korean news, bills,
    WikiText, AG News, Gutenberg and Common Crawl text; copies by exact/edit/boilerplate/truncate/reorder; other
    originals wrapped in one shared page template (must survive). Reports each copy kind's exact Jaccard.
 2. Shingle comparison on the Korean part: char, word and MeCab-morpheme n-grams (copies removed, uniques kept).
 3. Side by side on the whole set, each in its own process (peak RSS of that process), one core each:
-   our stage (python -m pipeline run dedup) and datatrove's four MinHash stages (signature, buckets, cluster,
+   our stage (python -m lmpipe run dedup) and datatrove's four MinHash stages (signature, buckets, cluster,
    filter; default config: 5-grams, 14 bands x 8 rows, English spaCy word tokenizer).
 4. Signature throughput per core: ours (numpy), datasketch's MinHash per document (SHA-1), datatrove's.
 5. Clustering with 1 and 2 workers on a larger set (the eval set plus 200k NSMC reviews).
@@ -34,7 +34,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.dedup import evalset, minhash  # noqa: E402
+from lmpipe.stages.dedup import evalset, minhash  # noqa: E402
 
 
 def _jsonl_gz(path: Path) -> list[dict]:
@@ -118,7 +118,7 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str]:
 
 def ours(input_dir: Path, out: Path, settings: list[str], workers: int = 1) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pipeline", "run", "dedup", "--input", str(input_dir), "--output", str(out)]
+    cmd = [sys.executable, "-m", "lmpipe", "run", "dedup", "--input", str(input_dir), "--output", str(out)]
     cmd += ["--workers", str(workers)] + [a for s in settings for a in ("--set", s)]
     wall, rss, _ = run_measured(cmd)
     summary = json.loads((out / "_dedup" / "summary.json").read_text())
@@ -208,9 +208,7 @@ def main() -> None:
     by_id = {d.id: d for d in docs}
     jaccard = {}
     for edit in evalset.EDITS:
-        js = sorted(
-            minhash.exact_jaccard(by_id[d.group].text, d.text, "char", 5) for d in docs if d.kind == edit
-        )
+        js = sorted(minhash.exact_jaccard(by_id[d.group].text, d.text, "char", 5) for d in docs if d.kind == edit)
         jaccard[edit] = {"n": len(js), "min": round(js[0], 3), "median": round(js[len(js) // 2], 3)}
     results["copy_jaccard_char5"] = jaccard
 
@@ -218,7 +216,11 @@ def main() -> None:
     ko_docs = [d for d in docs if d.lang == "ko"]
     write_inputs(work / "input-ko", ko_docs)
     shingle_rows = {}
-    shingle_kinds = () if args.skip_shingles else (("char", 5), ("char", 4), ("word", 5), ("word", 3), ("morpheme", 5), ("morpheme", 3))
+    shingle_kinds = (
+        ()
+        if args.skip_shingles
+        else (("char", 5), ("char", 4), ("word", 5), ("word", 3), ("morpheme", 5), ("morpheme", 3))
+    )
     for kind, n in shingle_kinds:
         r = ours(work / "input-ko", work / f"out-ko-{kind}{n}", [f"shingle={kind}", f"shingle_size={n}"])
         shingle_rows[f"{kind}{n}"] = evalset.score(ko_docs, r["kept"]) | {"wall_s": r["wall_s"]}

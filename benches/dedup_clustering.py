@@ -35,10 +35,10 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.dedup import phases  # noqa: E402
-from pipeline.dedup.cluster import cluster  # noqa: E402
-from pipeline.dedup.config import DedupConfig  # noqa: E402
-from pipeline.dedup.shuffle import TaskRunner, mix64, slot_of_hash, write_sorted  # noqa: E402
+from lmpipe.stages.dedup import phases  # noqa: E402
+from lmpipe.stages.dedup.cluster import cluster  # noqa: E402
+from lmpipe.stages.dedup.config import DedupConfig  # noqa: E402
+from lmpipe.stages.dedup.shuffle import TaskRunner, mix64, slot_of_hash, write_sorted  # noqa: E402
 
 BANDS = 9
 
@@ -116,8 +116,14 @@ def check(root: Path, owner: np.ndarray, tasks: int, n_docs: int) -> dict:
         by_truth.setdefault(int(owner[d]), set()).add(decided.get(d))
     split = sum(1 for s in by_truth.values() if len(s) > 1 or None in s)
     kept = table.num_rows - table["reason"].drop_null().length() if table.num_rows else 0
-    return {"decisions": table.num_rows, "clusters": len(by_cluster), "kept": int(kept), "true_clusters": len(by_truth),
-            "split_true_clusters": split, "merged_true_clusters": merged}
+    return {
+        "decisions": table.num_rows,
+        "clusters": len(by_cluster),
+        "kept": int(kept),
+        "true_clusters": len(by_truth),
+        "split_true_clusters": split,
+        "merged_true_clusters": merged,
+    }
 
 
 def main() -> int:
@@ -135,8 +141,11 @@ def main() -> int:
     t = time.perf_counter()
     owner = synthetic_phase1(base, args.docs, args.tasks)
     key_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in (base / "keys").glob("*.parquet"))
-    print(f"phase-1 files: {args.docs:,} documents, {key_rows:,} key rows, {args.tasks} tasks, "
-          f"made in {time.perf_counter() - t:.1f}s; {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"phase-1 files: {args.docs:,} documents, {key_rows:,} key rows, {args.tasks} tasks, "
+        f"made in {time.perf_counter() - t:.1f}s; {os.cpu_count()} CPUs",
+        flush=True,
+    )
     cfg = DedupConfig(report_examples=0, verify=False)  # synthetic documents have no signatures to verify
     results = []
     for w in [int(x) for x in args.workers.split(",")]:
@@ -146,21 +155,39 @@ def main() -> int:
         with TaskRunner("local", w) as execute:
             r = cluster(cfg, args.partitions, args.tasks, root, execute)
         wall = time.perf_counter() - started
-        row = {"workers": w, "wall_s": round(wall, 2), **{k: round(v, 2) for k, v in r["seconds"].items()},
-               "component_steps": r["steps"], "edges": sum(b["edges"] for b in r["buckets"]),
-               "max_rows_held_by_a_task": max(b["rows_held"] for b in r["buckets"]), **check(root, owner, args.tasks, args.docs)}
+        row = {
+            "workers": w,
+            "wall_s": round(wall, 2),
+            **{k: round(v, 2) for k, v in r["seconds"].items()},
+            "component_steps": r["steps"],
+            "edges": sum(b["edges"] for b in r["buckets"]),
+            "max_rows_held_by_a_task": max(b["rows_held"] for b in r["buckets"]),
+            **check(root, owner, args.tasks, args.docs),
+        }
         results.append(row)
         print(json.dumps(row), flush=True)
         shutil.rmtree(root)
     print("\n| workers | clustering wall s | buckets s | components s | keep rule s | speed-up |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['workers']} | {r['wall_s']:.1f} | {r['buckets']:.1f} | {r['components']:.1f} | "
-              f"{r['keep_rule']:.1f} | {results[0]['wall_s'] / r['wall_s']:.2f}x |")
+        print(
+            f"| {r['workers']} | {r['wall_s']:.1f} | {r['buckets']:.1f} | {r['components']:.1f} | "
+            f"{r['keep_rule']:.1f} | {results[0]['wall_s'] / r['wall_s']:.2f}x |"
+        )
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "dedup_clustering.json").write_text(json.dumps(
-        {"docs": args.docs, "key_rows": key_rows, "tasks": args.tasks, "partitions": args.partitions,
-         "cpus": os.cpu_count(), "runs": results}, indent=2))
+    (Path(args.out) / "dedup_clustering.json").write_text(
+        json.dumps(
+            {
+                "docs": args.docs,
+                "key_rows": key_rows,
+                "tasks": args.tasks,
+                "partitions": args.partitions,
+                "cpus": os.cpu_count(),
+                "runs": results,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.ingest import IngestConfig
-from pipeline.readers import RecordKeys, Skip, iter_file, resolve_inputs
-from pipeline.stage import InputSpec, RunConfig, run_stage
-from pipeline.stages import STAGES
+from lmpipe.catalog import STAGES
+from lmpipe.core.readers import RecordKeys, Skip, iter_file, resolve_inputs
+from lmpipe.core.runner import InputSpec, RunConfig, run_stage
+from lmpipe.stages.ingest.stage import IngestConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,8 +75,11 @@ def main() -> None:
         path, nbytes = build_corpus(tmp, args.mb)
         print(f"corpus: {nbytes / 1e6:.1f} MB of text, {path.stat().st_size / 1e6:.1f} MB gzip")
         no_langid = "ours, language ID off (like for like with datatrove's pair)"
-        best = {"ours (ingest stage)": float("inf"), no_langid: float("inf"),
-                "datatrove JsonlReader+ParquetWriter": float("inf")}
+        best = {
+            "ours (ingest stage)": float("inf"),
+            no_langid: float("inf"),
+            "datatrove JsonlReader+ParquetWriter": float("inf"),
+        }
         for _ in range(args.repeat):
             best["ours (ingest stage)"] = min(best["ours (ingest stage)"], run_ours(path, tmp / "ours"))
             best[no_langid] = min(best[no_langid], run_ours(path, tmp / "ours-nolid", IngestConfig(langid=None)))

@@ -27,10 +27,10 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from filters.langid import LanguageIdentifier
-from pipeline.web.charset import decode_html
-from pipeline.web.extract import EXTRACTORS, get_extractor
-from pipeline.web.pack import Page, write_warc
+from lmpipe.core.charset import decode_html
+from lmpipe.stages.ingest.extract import EXTRACTORS, get_extractor
+from lmpipe.stages.ingest.langid import LanguageIdentifier
+from lmpipe.testing.warc_pack import Page, write_warc
 
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
@@ -242,9 +242,9 @@ def build_warcs(shared: Path, folder: Path) -> list[Path]:
 
 
 def run_ours(folder: Path, out: Path, extractor: str) -> dict:
-    from pipeline.ingest import IngestConfig
-    from pipeline.stage import InputSpec, RunConfig, run_stage
-    from pipeline.stages import STAGES
+    from lmpipe.catalog import STAGES
+    from lmpipe.core.runner import InputSpec, RunConfig, run_stage
+    from lmpipe.stages.ingest.stage import IngestConfig
 
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from filters.pii.evaluate import score  # noqa: E402
+from lmpipe.stages.pii.evaluate import score  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "pii"
 
@@ -30,7 +30,7 @@ DATA = ROOT / "tests" / "data" / "pii"
 
 
 def ours():
-    from filters.pii.scrubber import PiiScrubber
+    from lmpipe.stages.pii.scrubber import PiiScrubber
 
     scrubber = PiiScrubber()
     return lambda text: [(f.start, f.end) for f in scrubber.find(text)]
@@ -204,7 +204,7 @@ def main() -> None:
         if name == "datatrove PIIFormatter":
             rate, wall, secs = throughput(find.format, sample, args.repeat)
             print(f"| {name} (.format, as shipped) | {mb:.2f} MB | {rate:.2f} | {wall:.2f} | {secs:.2f} | |")
-    from filters.pii.scrubber import candidate_windows
+    from lmpipe.stages.pii.scrubber import candidate_windows
 
     window_chars = sum(e - s for t in texts for ws in candidate_windows(t).values() for s, e in ws)
     print(f"\nours: presidio analysed {window_chars / sum(len(t) for t in texts):.1%} of the characters (windows)\n")

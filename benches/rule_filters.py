@@ -34,8 +34,8 @@ from datatrove.data import Document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filters.rules.stage import FilterConfig, build_filter  # noqa: E402
-from pipeline.steps import Transform  # noqa: E402
+from lmpipe.core.steps import Transform  # noqa: E402
+from lmpipe.stages.filter.stage import FilterConfig, build_filter  # noqa: E402
 
 SEED = 4
 
@@ -110,7 +110,9 @@ def good_english(shared: Path) -> list[tuple[str, str]]:
 
 
 # --- junk --------------------------------------------------------------------------------------------------------
-KO_MENU = "홈 뉴스 정치 경제 사회 문화 스포츠 연예 오피니언 포토 영상 로그인 회원가입 고객센터 사이트맵 전체메뉴".split()
+KO_MENU = (
+    "홈 뉴스 정치 경제 사회 문화 스포츠 연예 오피니언 포토 영상 로그인 회원가입 고객센터 사이트맵 전체메뉴".split()
+)
 EN_MENU = "Home News Sports Business Tech Entertainment Opinion Video Login Register Contact About Search".split()
 KO_FOOTER = ["회사소개 | 광고문의 | 제휴안내 | 개인정보처리방침 | 청소년보호정책 | 이용약관",
              "Copyright ⓒ 한국일보 All rights reserved. 무단전재 및 재배포 금지", "홍길동 기자 hong@example.co.kr",
@@ -254,7 +256,7 @@ def run_datatrove(docs: list[Document]) -> tuple[list[str | None], dict[str, flo
 
 def bench_urls(shared: Path, repeat: int) -> dict:
     """URL rules alone: list loading time and URLs checked per second (real page URLs from the shared data)."""
-    from filters.url import UrlConfig, UrlFilter
+    from lmpipe.stages.filter.url import UrlConfig, UrlFilter
 
     urls = [r["url"] for r in _jsonl(shared / "web/html/trafilatura_eval_en.jsonl.gz") if r.get("url")]
     urls += [r["id"] for r in _jsonl(shared / "en/dolma_ccnet_en_head_sample.jsonl.gz")]

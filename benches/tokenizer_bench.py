@@ -4,10 +4,10 @@
 
 runs, in order (each step is also a subcommand):
   prepare  shared corpora -> WORK/train/*.jsonl and WORK/heldout/*.jsonl (id, text, source, lang)
-  ingest   `python -m pipeline run ingest --input WORK/train --output WORK/ingest` (Parquet shards)
-  train    `python -m tokenizer train --input WORK/ingest --output tokenizer/assets/ko-en-102k` (timed)
+  ingest   `python -m lmpipe run ingest --input WORK/train --output WORK/ingest` (Parquet shards)
+  train    `python -m lmpipe.tokenizer train --input WORK/ingest --output lmpipe/tokenizer/assets/ko-en-102k` (timed)
   curve    102,400-token tokenizers on growing caps of the same sample -> held-out tokens per word
-  report   `python -m tokenizer report` with every reference in SHARED/tokenizers -> docs/tokenizer_report/
+  report   `python -m lmpipe.tokenizer report` with every reference in SHARED/tokenizers -> docs/tokenizer_report/
   encode-speed  (not in `all`) encoding MB/s of the committed tokenizer, portable and with MeCab
 
 Held-out text is never in the training set: the test split of the Korean-English news pairs (both sides), the
@@ -35,7 +35,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 # This file is benches/tokenizer_bench.py: without this, `import tokenizer` would import the bench itself.
 sys.path.insert(0, str(REPO))
-ASSET = REPO / "tokenizer" / "assets" / "ko-en-102k"
+ASSET = REPO / "lmpipe" / "tokenizer" / "assets" / "ko-en-102k"
 REPORT = REPO / "docs" / "tokenizer_report"
 PY = sys.executable
 
@@ -142,7 +142,7 @@ def _sha256(path: Path) -> str:
 
 
 def prepare(shared: Path, work: Path) -> None:
-    from tokenizer.train import document_language
+    from lmpipe.tokenizer.train import document_language
 
     (work / "train").mkdir(parents=True, exist_ok=True)
     (work / "heldout").mkdir(parents=True, exist_ok=True)
@@ -182,7 +182,7 @@ def ingest(work: Path) -> None:
         [
             PY,
             "-m",
-            "pipeline",
+            "lmpipe",
             "run",
             "ingest",
             "--input",
@@ -197,7 +197,7 @@ def ingest(work: Path) -> None:
 
 
 def train(work: Path, output: Path = ASSET, extra: list[str] = ()) -> dict:
-    _run([PY, "-m", "tokenizer", "train", "--input", str(work / "ingest"), "--output", str(output), *extra])
+    _run([PY, "-m", "lmpipe.tokenizer", "train", "--input", str(work / "ingest"), "--output", str(output), *extra])
     sources = json.loads((work / "train_sources.json").read_text())
     manifest_path = output / "data_manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -218,8 +218,8 @@ def heldout_specs(work: Path) -> list[str]:
 def curve(work: Path) -> None:
     """Held-out tokens per word of 102,400-token tokenizers trained on growing samples (the largest sample is the
     committed tokenizer, not trained again), and of a plain byte-level BPE on the full sample (what MeCab buys)."""
-    from tokenizer.load import ours
-    from tokenizer.report import measure, read_text_set
+    from lmpipe.tokenizer.load import ours
+    from lmpipe.tokenizer.report import measure, read_text_set
 
     texts = [read_text_set(s) for s in heldout_specs(work)]
     REPORT.mkdir(parents=True, exist_ok=True)
@@ -290,8 +290,8 @@ def _curve_chart(rows: list[dict], path: Path) -> None:
 
 def encode_speed(work: Path, repeats: int = 3) -> None:
     """Encoding throughput of the committed tokenizer, portable and with MeCab, on the held-out sets (best of 3)."""
-    from tokenizer.load import load_tokenizer
-    from tokenizer.report import read_text_set
+    from lmpipe.tokenizer.load import load_tokenizer
+    from lmpipe.tokenizer.report import read_text_set
 
     texts = {label: read_text_set(spec).docs for label, spec in zip(HELDOUT, heldout_specs(work))}
     for mecab in (False, True):
@@ -313,7 +313,7 @@ def report(work: Path, shared: Path) -> None:
         [
             PY,
             "-m",
-            "tokenizer",
+            "lmpipe.tokenizer",
             "report",
             "--tokenizer",
             str(ASSET),

@@ -9,7 +9,7 @@ DIR holds shards made by the pack stage (here: samples/corpus packed at seq_len 
    chunked cross-entropy == F.cross_entropy; forward + backward time of each attention kernel at the model
    shapes; which attention kernels a compiled 350m block actually runs (profiler);
 2. for each case (model, micro-batch, cross-entropy chunk, attention kernel, compile unit and mode):
-   trainer.train.train() on the shards for
+   lmpipe.trainer.train.train() on the shards for
    `steps` steps (compiled, bf16, data loader on) and the median tokens/s and MFU of the steps after the
    first `skip` (torch.compile and allocator warm-up);
 3. a table, and bench.json under --out.
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from trainer.loss import chunked_cross_entropy  # noqa: E402
-from trainer.train import TrainConfig, train  # noqa: E402
+from lmpipe.trainer.loss import chunked_cross_entropy  # noqa: E402
+from lmpipe.trainer.train import TrainConfig, train  # noqa: E402
 
 # model:micro-batch sequences:ce_chunk tokens[:attention backend[:compile unit[:compile mode[:inductor options]]]]
 # (ce_chunk 0 = one chunk of the whole micro-batch, i.e. unchunked logits; backend auto/flash/cudnn/efficient;
@@ -52,8 +52,15 @@ CASES = [  # head_dim 128 (350m, 1b) against head_dim 64 (350m-h64, 1b-h64) at e
 
 def parse_case(text: str) -> dict:
     parts = text.split(":")
-    case = {"model": parts[0], "batch": int(parts[1]), "chunk": int(parts[2]), "backend": "auto",
-            "unit": "block", "mode": None, "inductor": TrainConfig.inductor}
+    case = {
+        "model": parts[0],
+        "batch": int(parts[1]),
+        "chunk": int(parts[2]),
+        "backend": "auto",
+        "unit": "block",
+        "mode": None,
+        "inductor": TrainConfig.inductor,
+    }
     if len(parts) > 3:
         case["backend"] = parts[3]
     if len(parts) > 4:
@@ -69,10 +76,17 @@ def bench_attention(gqa_ok: dict) -> None:
     """Forward + backward of causal SDPA at the 350m and 1b shapes, per backend (median of 10, CUDA events)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
-                "efficient": SDPBackend.EFFICIENT_ATTENTION}
-    shapes = {"350m-h64 b24": (24, 16, 4, 64), "350m (h128) b24": (24, 8, 2, 128),
-              "1b-h64 b16": (16, 32, 8, 64), "1b (h128) b16": (16, 16, 4, 128)}  # same q/k/v sizes per pair
+    backends = {
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    }
+    shapes = {
+        "350m-h64 b24": (24, 16, 4, 64),
+        "350m (h128) b24": (24, 8, 2, 128),
+        "1b-h64 b16": (16, 32, 8, 64),
+        "1b (h128) b16": (16, 16, 4, 128),
+    }  # same q/k/v sizes per pair
     for label, (B, H, KV, D) in shapes.items():
         q = torch.randn(B, H, 2048, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
         k = torch.randn(B, KV, 2048, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
@@ -107,8 +121,10 @@ def bench_attention(gqa_ok: dict) -> None:
                     y = y.detach().float()
                     ref = y if ref is None else ref
                     err = ((y - ref).norm() / ref.norm()).item()
-                    print(f"attention {label}: {name:<9} gqa={'sdpa' if gqa else 'repeat':<6} fwd+bwd {ms:7.2f} ms "
-                          f"{flops / ms / 1e9:6.0f} TFLOP/s (causal work)  rel diff vs first {err:.1e}")
+                    print(
+                        f"attention {label}: {name:<9} gqa={'sdpa' if gqa else 'repeat':<6} fwd+bwd {ms:7.2f} ms "
+                        f"{flops / ms / 1e9:6.0f} TFLOP/s (causal work)  rel diff vs first {err:.1e}"
+                    )
                 except RuntimeError as e:
                     print(f"attention {label}: {name} gqa={gqa}: FAILED {str(e)[:150]}")
                 q.grad = k.grad = v.grad = None
@@ -119,8 +135,11 @@ def check_gqa(backend: str) -> bool:
     """Does `backend` take SDPA's grouped-query call (enable_gqa) and agree with fp32 math attention?"""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    be = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
-          "efficient": SDPBackend.EFFICIENT_ATTENTION}[backend]
+    be = {
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    }[backend]
     q = torch.randn(2, 16, 2048, 64, device="cuda", dtype=torch.bfloat16)
     k = torch.randn(2, 4, 2048, 64, device="cuda", dtype=torch.bfloat16)
     v = torch.randn_like(k)
@@ -144,8 +163,8 @@ def profile_attention_kernels(backends: tuple[str, ...] = ("auto", "cudnn")) -> 
 
     from torch.profiler import ProfilerActivity, profile
 
-    from trainer.model import MODELS, Block, rope_tables
-    from trainer.train import sdpa_backends
+    from lmpipe.trainer.model import MODELS, Block, rope_tables
+    from lmpipe.trainer.train import sdpa_backends
 
     cfg = MODELS["350m"]
     cos, sin = (t.cuda() for t in rope_tables(2048, cfg.head_dim, cfg.rope_theta))
@@ -156,6 +175,7 @@ def profile_attention_kernels(backends: tuple[str, ...] = ("auto", "cudnn")) -> 
         block.compile()
         x = torch.randn(8, 2048, cfg.dim, device="cuda", requires_grad=True)
         with sdpa_backends(TrainConfig(data="", device="cuda", sdpa_backend=backend)):
+
             def step(block=block, x=x):
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     y = block(x, cos, sin)
@@ -175,8 +195,10 @@ def profile_attention_kernels(backends: tuple[str, ...] = ("auto", "cudnn")) -> 
                 found[e.key[:70]] = t / 3 / 1e3
         total = sum(found.values())
         top = sorted(found.items(), key=lambda kv: -kv[1])[:4]
-        print(f"compiled 350m block (head_dim {cfg.head_dim}, batch 8), attention {backend}: attention kernels {total:.2f} ms/step: "
-              + "; ".join(f"{name} {ms:.2f}" for name, ms in top))
+        print(
+            f"compiled 350m block (head_dim {cfg.head_dim}, batch 8), attention {backend}: attention kernels {total:.2f} ms/step: "
+            + "; ".join(f"{name} {ms:.2f}" for name, ms in top)
+        )
         torch.cuda.empty_cache()
 
 
@@ -202,9 +224,21 @@ def check_chunked_ce() -> None:
 def run_case(data: str, case: dict, steps: int, skip: int, gqa: bool, log: Path) -> dict:
     model, batch, chunk = case["model"], case["batch"], case["chunk"]
     cfg = TrainConfig(
-        data=data, model=model, device="cuda", seq_len=2048, batch_size=batch, grad_accum=1, max_steps=steps,
-        warmup_steps=5, eval_interval=0, ce_chunk=chunk if chunk else batch * 2048, sdpa_gqa=gqa,
-        sdpa_backend=case["backend"], compile_unit=case["unit"], compile_mode=case["mode"], log_file=str(log),
+        data=data,
+        model=model,
+        device="cuda",
+        seq_len=2048,
+        batch_size=batch,
+        grad_accum=1,
+        max_steps=steps,
+        warmup_steps=5,
+        eval_interval=0,
+        ce_chunk=chunk if chunk else batch * 2048,
+        sdpa_gqa=gqa,
+        sdpa_backend=case["backend"],
+        compile_unit=case["unit"],
+        compile_mode=case["mode"],
+        log_file=str(log),
         inductor=case["inductor"],
     )
     torch._dynamo.reset()  # no compiled graph (with another attention kernel baked in) carries over
@@ -217,12 +251,21 @@ def run_case(data: str, case: dict, steps: int, skip: int, gqa: bool, log: Path)
     mfu = statistics.median(r["mfu"] for r in timed)
     data_frac = statistics.median(r["data_ms"] / r["step_ms"] for r in timed)
     result = {
-        "model": model, "batch": batch, "seq_len": 2048, "ce_chunk": chunk or "unchunked",
-        "attention": case["backend"] + ("" if gqa else "+repeat"), "compile": case["unit"],
-        "compile_mode": case["mode"] or "default", "inductor": "+".join(case["inductor"]) or "-",
-        "tokens_per_s": round(tok_s), "mfu": round(mfu, 4), "data_fraction": round(data_frac, 4),
-        "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"],
-        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1), "wall_s": round(wall, 1),
+        "model": model,
+        "batch": batch,
+        "seq_len": 2048,
+        "ce_chunk": chunk or "unchunked",
+        "attention": case["backend"] + ("" if gqa else "+repeat"),
+        "compile": case["unit"],
+        "compile_mode": case["mode"] or "default",
+        "inductor": "+".join(case["inductor"]) or "-",
+        "tokens_per_s": round(tok_s),
+        "mfu": round(mfu, 4),
+        "data_fraction": round(data_frac, 4),
+        "loss_first": history[0]["loss"],
+        "loss_last": history[-1]["loss"],
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1),
+        "wall_s": round(wall, 1),
         "steps_timed": len(timed),
     }
     print("RESULT", json.dumps(result), flush=True)
@@ -238,14 +281,19 @@ def main() -> int:
     ap.add_argument("--budget-s", type=float, default=540)
     ap.add_argument("--cases", help="comma-separated model:batch:ce_chunk[:backend[:unit[:mode]]] (default: CASES)")
     ap.add_argument("--no-attention-bench", action="store_true")
-    ap.add_argument("--profile-backends", default="auto,cudnn",
-                    help="attention settings to profile a compiled 350m block under ('' to skip the profile)")
+    ap.add_argument(
+        "--profile-backends",
+        default="auto,cudnn",
+        help="attention settings to profile a compiled 350m block under ('' to skip the profile)",
+    )
     args = ap.parse_args()
     cases = [parse_case(c) for c in (args.cases.split(",") if args.cases else CASES)]
     started = time.time()
     out = Path(args.out)
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, "
-          f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB, cuDNN {torch.backends.cudnn.version()}")
+    print(
+        f"torch {torch.__version__}, {torch.cuda.get_device_name()}, "
+        f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB, cuDNN {torch.backends.cudnn.version()}"
+    )
     torch.backends.cuda.matmul.allow_tf32 = True
     gqa_ok = {b: check_gqa(b) for b in ("flash", "cudnn", "efficient")}
     check_chunked_ce()
@@ -257,7 +305,7 @@ def main() -> int:
     except (RuntimeError, AttributeError):  # a diagnostic: its failure must not cost the timed cases
         traceback.print_exc()
     results = []
-    for i, case in enumerate(cases):
+    for case in cases:
         label = ":".join(str(case[k]) for k in ("model", "batch", "chunk", "backend", "unit")) + f":{case['mode']}"
         label += ":" + "+".join(case["inductor"])
         if time.time() - started > args.budget_s:
@@ -274,13 +322,17 @@ def main() -> int:
             print(f"FAILED {label}")
         torch.cuda.empty_cache()
         (out / "bench.json").write_text(json.dumps(results, indent=2))
-    print("\nmodel  batch  ce_chunk  attention      compile  mode                          tokens/s    MFU"
-          "   data/step  peak GiB  loss first->last")
+    print(
+        "\nmodel  batch  ce_chunk  attention      compile  mode                          tokens/s    MFU"
+        "   data/step  peak GiB  loss first->last"
+    )
     for r in results:
-        print(f"{r['model']:<6} {r['batch']:>5}  {r['ce_chunk']!s:>9} {r['attention']:<14} {r['compile']:<7}  "
-              f"{r['compile_mode'] + ' ' + r['inductor']:<28} {r['tokens_per_s']:>10,} "
-              f"{100 * r['mfu']:>5.1f}%  {100 * r['data_fraction']:>8.2f}%  {r['peak_mem_gib']:>8}  "
-              f"{r['loss_first']:.3f}->{r['loss_last']:.3f}")
+        print(
+            f"{r['model']:<6} {r['batch']:>5}  {r['ce_chunk']!s:>9} {r['attention']:<14} {r['compile']:<7}  "
+            f"{r['compile_mode'] + ' ' + r['inductor']:<28} {r['tokens_per_s']:>10,} "
+            f"{100 * r['mfu']:>5.1f}%  {100 * r['data_fraction']:>8.2f}%  {r['peak_mem_gib']:>8}  "
+            f"{r['loss_first']:.3f}->{r['loss_last']:.3f}"
+        )
     print(f"total {time.time() - started:.0f} s")
     return 0
 

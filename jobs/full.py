@@ -1,4 +1,4 @@
-"""The whole pipeline as one job: every stage in order, each reading the previous stage's kept documents.
+"""The whole recipe as one job: each stage in order, each reading the previous stage's kept documents.
 
 Locally (embedded Ray):     python jobs/full.py --config jobs/configs/sample.yaml
 On a cluster:               ray job submit --address http://HEAD:8265 --working-dir . -- \
@@ -12,27 +12,36 @@ import argparse
 import json
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python jobs/full.py` from a plain checkout
 
 from loguru import logger  # noqa: E402
 
-from pipeline.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides  # noqa: E402
-from pipeline.readers import InputError  # noqa: E402
-from pipeline.ledger import AccountingError  # noqa: E402
-from pipeline.report import write_run_report  # noqa: E402
-from pipeline.runs import resolve_output_dir  # noqa: E402
-from pipeline.stage import InputSpec, RunConfig, StageError, run_stage  # noqa: E402
-from pipeline.stages import STAGES  # noqa: E402
+from lmpipe.catalog import STAGES  # noqa: E402
+from lmpipe.core.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides  # noqa: E402
+from lmpipe.core.ledger import AccountingError  # noqa: E402
+from lmpipe.core.readers import InputError  # noqa: E402
+from lmpipe.core.runner import InputSpec, RunConfig, StageError, run_stage  # noqa: E402
+from lmpipe.core.runs import resolve_output_dir  # noqa: E402
+from lmpipe.report import write_run_report  # noqa: E402
+from lmpipe.stages.decont.stage import DECONT_STAGE  # noqa: E402
+from lmpipe.stages.dedup.run import DEDUP_STAGE  # noqa: E402
+from lmpipe.stages.filter.stage import FILTER_STAGE  # noqa: E402
+from lmpipe.stages.ingest.stage import INGEST_STAGE  # noqa: E402
+from lmpipe.stages.pack.stage import PACK_STAGE  # noqa: E402
+from lmpipe.stages.pii.stage import PII_STAGE  # noqa: E402
+from lmpipe.stages.quality.stage import QUALITY_STAGE  # noqa: E402
+from lmpipe.stages.tokenizer.stage import TOKENIZER_STAGE, trained_tokenizer  # noqa: E402
+
 
 @dataclass(frozen=True)
 class TrainRunConfig:
     """A short training run on the packed shards at the end of the job, proving they train (jobs/train.py)."""
 
     device: str | None = None  # None: "cuda" when a GPU is present, else no run; "cpu" forces a (slow) CPU run
-    model: str = "tiny"  # a named config of trainer/model.py: tiny, 125m, 350m, 1b
+    model: str = "tiny"  # a named config of lmpipe/trainer/model.py: tiny, 125m, 350m, 1b
     max_steps: int = 50
     batch_size: int = 8
 
@@ -40,14 +49,16 @@ class TrainRunConfig:
 @dataclass(frozen=True)
 class JobConfig:
     name: str = "sample"
-    output_dir: str = "runs/sample"  # relative paths: see pipeline.runs.resolve_output_dir
+    output_dir: str = "runs/sample"  # relative paths: see lmpipe.core.runs.resolve_output_dir
     inputs: list[InputSpec] = field(default_factory=list)
     run: RunConfig = RunConfig(executor="ray", workers=2)
     stages: dict = field(default_factory=dict)  # stage name -> overrides of that stage's config dataclass
     train: TrainRunConfig = TrainRunConfig()
 
 
-def load_job_config(path: str | None, overrides: list[str]) -> JobConfig:
+def load_job_config(path: str | None, overrides: list[str]) -> tuple[JobConfig, dict]:
+    """The job's config and every stage's typed config, all validated before any stage runs (a typo in the
+    last stage's settings fails now, not after seven stages)."""
     data = load_yaml(path) if path else {}
     data = deep_merge(data, parse_overrides(overrides))
     cfg = from_dict(JobConfig, data)
@@ -56,7 +67,11 @@ def load_job_config(path: str | None, overrides: list[str]) -> JobConfig:
         raise ConfigError(f"unknown stage(s) {', '.join(sorted(unknown))} under stages; valid: {', '.join(STAGES)}")
     if not cfg.inputs:
         raise ConfigError("the job config names no inputs")
-    return cfg
+    stage_cfgs = {
+        name: from_dict(stage.config_cls, dict(cfg.stages.get(name) or {}), where=f"stages.{name}")
+        for name, stage in STAGES.items()
+    }
+    return cfg, stage_cfgs
 
 
 def run_training(cfg: TrainRunConfig, run_dir: Path) -> int:
@@ -86,15 +101,34 @@ def run_training(cfg: TrainRunConfig, run_dir: Path) -> int:
     return rc
 
 
+def run_recipe(cfg: JobConfig, stage: dict, out: Path) -> list:
+    """EXAONE 3.0/3.5's order: rules, ML quality filter, dedup, decontamination, PII; then tokenizer and packing.
+    Each stage reads the kept documents of the one before (`result.kept`)."""
+    run = cfg.run
+    ingest = run_stage(INGEST_STAGE, stage["ingest"], list(cfg.inputs), out / "ingest", run)
+    filtered = run_stage(FILTER_STAGE, stage["filter"], [ingest.kept], out / "filter", run)
+    quality = run_stage(QUALITY_STAGE, stage["quality"], [filtered.kept], out / "quality", run)
+    deduped = run_stage(DEDUP_STAGE, stage["dedup"], [quality.kept], out / "dedup", run)
+    clean = run_stage(DECONT_STAGE, stage["decont"], [deduped.kept], out / "decont", run)
+    scrubbed = run_stage(PII_STAGE, stage["pii"], [clean.kept], out / "pii", run)
+    tokenizer = run_stage(TOKENIZER_STAGE, stage["tokenizer"], [scrubbed.kept], out / "tokenizer", run)
+    # pack with the tokenizer this job just trained, unless the config names one
+    pack_cfg = stage["pack"]
+    if "tokenizer" not in (cfg.stages.get("pack") or {}):
+        pack_cfg = replace(pack_cfg, tokenizer=trained_tokenizer(tokenizer))
+    packed = run_stage(PACK_STAGE, pack_cfg, [tokenizer.kept], out / "pack", run)
+    return [ingest, filtered, quality, deduped, clean, scrubbed, tokenizer, packed]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="jobs/configs/sample.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. run.workers=4")
     args = parser.parse_args(argv)
 
-    # 1) config
+    # 1) config: the job's and every stage's, checked before any work
     try:
-        cfg = load_job_config(args.config, args.set)
+        cfg, stage_cfgs = load_job_config(args.config, args.set)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -102,26 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     logger.info(f"job {cfg.name}: outputs go to {run_dir}")
     if cfg.run.executor == "ray":
-        from pipeline.ray_cluster import connect_or_start
+        from lmpipe.core.ray_cluster import connect_or_start
 
         connect_or_start(cfg.run.workers)
 
-    # 2) stages, in order, each on the previous one's output
-    results = []
-    inputs = list(cfg.inputs)
-    trained_tokenizer = None
+    # 2) the stages, in the recipe's order
     try:
-        for name in STAGES:  # the recipe's order, as pipeline/stages.py lists them
-            stage = STAGES[name]
-            overrides = dict(cfg.stages.get(name) or {})
-            if name == "pack" and "tokenizer" not in overrides and trained_tokenizer:
-                overrides["tokenizer"] = trained_tokenizer  # pack with the tokenizer this job just trained
-            stage_cfg = from_dict(stage.config_cls, overrides, where=f"stages.{name}")
-            result = run_stage(stage, stage_cfg, inputs, run_dir / name, cfg.run)
-            results.append(result)
-            if name == "tokenizer":
-                trained_tokenizer = result.stats["tokenizer"]["path"]
-            inputs = [InputSpec(path=str(result.output_dir))]
+        results = run_recipe(cfg, stage_cfgs, run_dir)
     except (ConfigError, InputError, StageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

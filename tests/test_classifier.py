@@ -12,25 +12,25 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from filters.classifier import dataset
-from filters.classifier.evaluate import at_threshold, evaluate, roc_auc
-from filters.classifier.fasttext_model import TrainConfig, fnv1a, read_sidecar, save_bin, train
-from filters.classifier.scorer import SHIPPED_MODEL, QualityScorer
-from filters.classifier.stage import (
+from lmpipe.core import schema
+from lmpipe.stages.quality import dataset
+from lmpipe.stages.quality.evaluate import at_threshold, evaluate, roc_auc
+from lmpipe.stages.quality.fasttext_model import TrainConfig, fnv1a, read_sidecar, save_bin, train
+from lmpipe.stages.quality.scorer import SHIPPED_MODEL, QualityScorer
+from lmpipe.stages.quality.stage import (
     QUALITY_LOW_SCORE,
     QUALITY_NOT_TOP_FRACTION,
     QualityClassifierFilter,
     QualityConfig,
 )
-from filters.classifier.text import fasttext_line
-from filters.classifier.urls import (
+from lmpipe.stages.quality.text import fasttext_line
+from lmpipe.stages.quality.urls import (
     iter_dump_pages,
     reference_keys,
     url_key,
     urls_from_citations_csv,
     urls_from_wikitext,
 )
-from pipeline import schema
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "classifier"
@@ -64,7 +64,9 @@ def test_url_key_joins_spellings_of_one_page():
     key = "nature.com/articles/nature14539?a=1&b=2"
     assert url_key("https://www.nature.com/articles/nature14539/?b=2&a=1#sec1") == key
     assert url_key("http://WWW.Nature.com:80/articles/nature14539?a=1&b=2&utm_source=twitter&fbclid=x") == key
-    assert url_key("https://web.archive.org/web/20190101000000/http://www.nature.com/articles/nature14539?a=1&b=2") == key
+    assert (
+        url_key("https://web.archive.org/web/20190101000000/http://www.nature.com/articles/nature14539?a=1&b=2") == key
+    )
     assert url_key("//www.nature.com/articles/nature14539?a=1&b=2") == key
     assert url_key(key) == key  # keys written by `urls` read back as themselves
     # different pages stay different: path case, other query values, other port
@@ -288,9 +290,9 @@ def test_top_fraction_per_language_within_a_block():
 
 def test_train_cli_then_quality_stage_end_to_end(tmp_path):
     """Train with the repo's trainer on the bundled samples, then run the stage with that model."""
-    from filters.classifier.__main__ import main
-    from filters.classifier.stage import build_quality
-    from pipeline.stage import InputSpec, Stage, run_stage
+    from lmpipe.core.runner import InputSpec, Stage, run_stage
+    from lmpipe.stages.quality.__main__ import main
+    from lmpipe.stages.quality.stage import build_quality
 
     pos, neg = tmp_path / "pos", tmp_path / "neg"
     pos.mkdir()
@@ -313,8 +315,11 @@ def test_train_cli_then_quality_stage_end_to_end(tmp_path):
 
     out = tmp_path / "quality"
     cfg = QualityConfig(model_path=str(model_dir / "model.bin"), min_score=0.5)
-    inputs = [InputSpec(str(SAMPLES / "ko_news_parallel.jsonl.zst")), InputSpec(str(SAMPLES / "en_cc_documents.jsonl.gz"))]
-    # the Stage as registered in pipeline/stages.py (built here: that module imports every other stage too)
+    inputs = [
+        InputSpec(str(SAMPLES / "ko_news_parallel.jsonl.zst")),
+        InputSpec(str(SAMPLES / "en_cc_documents.jsonl.gz")),
+    ]
+    # the Stage as registered in lmpipe/catalog.py (built here: that module imports every other stage too)
     stage = Stage("quality", "fastText quality classifier", QualityConfig, build_quality)
     stats = run_stage(stage, cfg, inputs, out).stats
     assert stats["docs_in"] == 130 == stats["docs_out"] + stats["docs_excluded"]

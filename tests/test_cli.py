@@ -1,18 +1,17 @@
 import json
 import subprocess
 import sys
-
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "lmpipe", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def test_help_lists_every_stage_with_a_line():
-    from pipeline.stages import STAGES
+    from lmpipe.catalog import STAGES
 
     out = _cli("--help")
     assert out.returncode == 0
@@ -31,8 +30,17 @@ def test_unknown_stage_and_key_fail_at_start_with_the_valid_ones(tmp_path):
 
 def test_run_one_stage_locally(tmp_path):
     out = _cli(
-        "run", "ingest", "--input", "samples/corpus/ko_kobill.jsonl.gz", "samples/corpus/en_wikitext.jsonl.gz",
-        "--output", str(tmp_path / "ingest"), "--workers", "2", "--set", "ingest.min_text_chars=2000",
+        "run",
+        "ingest",
+        "--input",
+        "samples/corpus/ko_kobill.jsonl.gz",
+        "samples/corpus/en_wikitext.jsonl.gz",
+        "--output",
+        str(tmp_path / "ingest"),
+        "--workers",
+        "2",
+        "--set",
+        "ingest.min_text_chars=2000",
     )
     assert out.returncode == 0, out.stderr
     stats = json.loads((tmp_path / "ingest" / "stats.json").read_text())

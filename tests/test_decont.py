@@ -9,11 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from pipeline.decont import normalize as norm
-from pipeline.decont.benchmarks import BenchmarkError, discover, load_examples
-from pipeline.decont.index import IndexParams, build_index, load_index, load_or_build
-from pipeline.decont.scan import Scanner
-from pipeline.decont.stage import (
+from lmpipe.core.readers import RecordKeys, Skip, iter_file
+from lmpipe.core.runner import InputSpec, Stage, run_stage
+from lmpipe.stages.decont import normalize as norm
+from lmpipe.stages.decont.benchmarks import BenchmarkError, discover, load_examples
+from lmpipe.stages.decont.index import IndexParams, build_index, load_index, load_or_build
+from lmpipe.stages.decont.scan import Scanner
+from lmpipe.stages.decont.stage import (
     CUT_CHARS,
     DECONT_BENCHMARK_OVERLAP,
     HIT_BENCHMARK,
@@ -24,8 +26,6 @@ from pipeline.decont.stage import (
     build_decont,
     decont_finalize,
 )
-from pipeline.readers import RecordKeys, Skip, iter_file
-from pipeline.stage import InputSpec, Stage, run_stage
 
 BENCH = Path(__file__).resolve().parent.parent / "samples" / "benchmarks"
 
@@ -57,13 +57,27 @@ def corpus():
 # --- loaders ------------------------------------------------------------------------------------------------
 def test_every_bundled_format_loads(examples):
     names = {e.benchmark for e in examples}
-    assert names == {"mmlu", "arc_challenge", "arc_easy", "hellaswag", "gsm8k", "humaneval", "truthfulqa",
-                     "mt_bench", "kobest", "klue"}
+    assert names == {
+        "mmlu",
+        "arc_challenge",
+        "arc_easy",
+        "hellaswag",
+        "gsm8k",
+        "humaneval",
+        "truthfulqa",
+        "mt_bench",
+        "kobest",
+        "klue",
+    }
     by_id = {e.id: e for e in examples}
     arc = by_id["arc_challenge_test/Mercury_7175875"]
     assert arc.fields[0].startswith("An astronomer observes") and "Planetary days will become shorter." in arc.fields
     copa = by_id["COPA_test/1"]
-    assert copa.fields == ("새로 산 바지의 허리가 컸다.", "바지의 밑단을 잘랐다.", "벨트를 바지에 끼워 사이즈를 조절했다.")
+    assert copa.fields == (
+        "새로 산 바지의 허리가 컸다.",
+        "바지의 밑단을 잘랐다.",
+        "벨트를 바지에 끼워 사이즈를 조절했다.",
+    )
     ner = next(e for e in examples if e.id.startswith("klue-ner-v1/"))
     assert "<" not in ner.text and ":OG>" not in ner.text  # entity tags stripped
     wic = next(e for e in examples if e.id.startswith("WiC_test/"))
@@ -72,7 +86,10 @@ def test_every_bundled_format_loads(examples):
 
 def test_manifest_generic_format(tmp_path):
     (tmp_path / "qa.jsonl").write_text(
-        json.dumps({"qid": "q1", "q": {"stem": "세종대왕은 어떤 문자를 만들었는가?"}, "opts": ["한글", "한자"]}, ensure_ascii=False)
+        json.dumps(
+            {"qid": "q1", "q": {"stem": "세종대왕은 어떤 문자를 만들었는가?"}, "opts": ["한글", "한자"]},
+            ensure_ascii=False,
+        )
         + "\n",
         encoding="utf-8",
     )
@@ -81,7 +98,11 @@ def test_manifest_generic_format(tmp_path):
     )
     [spec] = discover(tmp_path)
     [ex] = list(load_examples(spec))
-    assert (ex.benchmark, ex.id, ex.fields) == ("myqa", "qa/q1", ("세종대왕은 어떤 문자를 만들었는가?", "한글", "한자"))
+    assert (ex.benchmark, ex.id, ex.fields) == (
+        "myqa",
+        "qa/q1",
+        ("세종대왕은 어떤 문자를 만들었는가?", "한글", "한자"),
+    )
     (tmp_path / "manifest.yaml").write_text("benchmarks:\n  - {name: x, path: qa.jsonl, format: nope}\n")
     with pytest.raises(BenchmarkError, match="unknown format 'nope'"):
         list(load_examples(discover(tmp_path)[0]))
@@ -230,7 +251,9 @@ def test_word_mode(specs):
 # --- the stage ----------------------------------------------------------------------------------------------
 def test_filter_drops_with_reason_and_records_example(tmp_path):
     f = DecontFilter(DecontConfig(benchmarks=str(BENCH), cache_dir=str(tmp_path)))
-    leak = Document("Quiz!\n" + "새로 산 바지의 허리가 컸다. 바지의 밑단을 잘랐다. 벨트를 바지에 끼워 사이즈를 조절했다.", "d1")
+    leak = Document(
+        "Quiz!\n" + "새로 산 바지의 허리가 컸다. 바지의 밑단을 잘랐다. 벨트를 바지에 끼워 사이즈를 조절했다.", "d1"
+    )
     clean = Document("바지를 새로 샀는데 허리가 커서 벨트를 했다. 밑단도 줄였다. " * 3, "d2")
     assert f.filter_batch([leak, clean]) == [(False, DECONT_BENCHMARK_OVERLAP), True]
     assert leak.metadata[HIT_BENCHMARK] == "kobest" and leak.metadata[HIT_EXAMPLE] == "COPA_test/1"
@@ -263,16 +286,22 @@ def test_stage_end_to_end_with_report(tmp_path, examples, corpus):
     mmlu = next(e for e in examples if e.benchmark == "mmlu" and len(norm.normalize(e.text)) > 60)
     klue = next(e for e in examples if e.benchmark == "klue" and len(norm.normalize(e.text)) > 60)
     rows = [{"id": f"c{i}", "text": d.text} for i, d in enumerate(corpus[:200])]
-    rows += [{"id": "leak-en", "text": "Study notes. " + mmlu.text.upper()}, {"id": "leak-ko", "text": "메모: " + klue.text}]
+    rows += [
+        {"id": "leak-en", "text": "Study notes. " + mmlu.text.upper()},
+        {"id": "leak-ko", "text": "메모: " + klue.text},
+    ]
     inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out"
-    # The stage as pipeline/stages.py registers it (imported here directly: stages.py imports every stage).
+    # The stage as lmpipe/catalog.py registers it (imported here directly: stages.py imports every stage).
     stage = Stage("decont", "decontamination", DecontConfig, build_decont, finalize=decont_finalize)
     cfg = DecontConfig(benchmarks=str(BENCH), cache_dir=str(tmp_path / "cache"))
     run_stage(stage, cfg, [InputSpec(path=str(inp))], out)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["docs_in"] == len(rows) and stats["docs_out"] == len(rows) - 2
-    assert stats["decont"]["benchmarks"]["mmlu"]["docs_hit"] == 1 and stats["decont"]["benchmarks"]["klue"]["docs_hit"] == 1
+    assert (
+        stats["decont"]["benchmarks"]["mmlu"]["docs_hit"] == 1
+        and stats["decont"]["benchmarks"]["klue"]["docs_hit"] == 1
+    )
     excluded = pq.read_table(next((out / "excluded").glob("*.parquet"))).to_pylist()
     assert {r["id"] for r in excluded} == {"in/leak-en", "in/leak-ko"}
     report = (out / "report.md").read_text()

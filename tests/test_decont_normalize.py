@@ -6,13 +6,16 @@ import unicodedata
 import numpy as np
 import pytest
 
-from pipeline.decont import normalize as norm
-from pipeline.readers import RecordKeys, Skip, iter_file
+from lmpipe.core.readers import RecordKeys, Skip, iter_file
+from lmpipe.stages.decont import normalize as norm
 
 
 def test_reference_rule_korean_and_english():
     assert norm.normalize("The Quick, BROWN fox!  (2024)") == "thequickbrownfox2024"
-    assert norm.normalize("대한민국은 민주공화국이다.\n대한민국의 주권은 국민에게 있고") == "대한민국은민주공화국이다대한민국의주권은국민에게있고"
+    assert (
+        norm.normalize("대한민국은 민주공화국이다.\n대한민국의 주권은 국민에게 있고")
+        == "대한민국은민주공화국이다대한민국의주권은국민에게있고"
+    )
     assert norm.normalize("ＡＢＣ１２３") == "abc123"  # full-width forms (NFKC)
     assert norm.normalize("①㈜") == "1주"
     assert norm.normalize(unicodedata.normalize("NFD", "한국어")) == "한국어"  # decomposed jamo compose back
@@ -32,8 +35,17 @@ def test_table_path_equals_reference_on_real_text(name):
 
 def test_table_path_equals_reference_on_odd_code_points():
     rng = random.Random(7)
-    pools = [(0, 0x110000), (0, 0x80), (0xAC00, 0xD7A4), (0x3130, 0x3190), (0x1100, 0x1200), (0x300, 0x370),
-             (0x370, 0x400), (0xFF00, 0xFFF0), (0x3200, 0x3400)]
+    pools = [
+        (0, 0x110000),
+        (0, 0x80),
+        (0xAC00, 0xD7A4),
+        (0x3130, 0x3190),
+        (0x1100, 0x1200),
+        (0x300, 0x370),
+        (0x370, 0x400),
+        (0xFF00, 0xFFF0),
+        (0x3200, 0x3400),
+    ]
     for _ in range(5000):
         text = "".join(chr(rng.randrange(*rng.choice(pools))) for _ in range(rng.randrange(1, 16)))
         text = text.encode("utf-8", "replace").decode("utf-8")

@@ -13,13 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipeline import schema
-from pipeline.dedup import evalset, minhash
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.run import run_dedup
-from pipeline.dedup.stage import DEDUP_EXACT, DEDUP_NEAR, build_dedup
-from pipeline.stage import InputSpec, RunConfig, StageError
-from pipeline.dedup.run import DEDUP_STAGE
+from lmpipe.core import schema
+from lmpipe.core.runner import InputSpec, RunConfig, StageError
+from lmpipe.stages.dedup import evalset, minhash
+from lmpipe.stages.dedup.config import DedupConfig
+from lmpipe.stages.dedup.run import DEDUP_STAGE, run_dedup
+from lmpipe.stages.dedup.stage import DEDUP_EXACT, DEDUP_NEAR, build_dedup
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -180,7 +179,7 @@ def test_chain_of_near_duplicates_is_one_cluster(tmp_path, originals):
         for i in rng.sample(range(len(w)), len(w) // 40):
             w[i] = rng.choice(words) + "x"
         chain.append(" ".join(w))
-    from pipeline.dedup.minhash import exact_jaccard
+    from lmpipe.stages.dedup.minhash import exact_jaccard
 
     assert all(exact_jaccard(a, b, "char", 5) > 0.85 for a, b in zip(chain, chain[1:]))
     assert exact_jaccard(chain[0], chain[-1], "char", 5) < 0.6
@@ -200,7 +199,7 @@ def test_exact_only_and_bad_config(tmp_path, eval_docs):
     assert result.stats["docs_excluded"] >= len(exact_copies) > 0
     with pytest.raises(StageError, match="decisions of phases 1-2"):
         build_dedup(DedupConfig())  # the filter alone cannot dedup: only Stage.prepare sees the whole dataset
-    from pipeline.config import ConfigError, from_dict
+    from lmpipe.core.config import ConfigError, from_dict
 
     with pytest.raises(ConfigError, match="bands and dedup.rows"):
         from_dict(DedupConfig, {"bands": 9})
@@ -208,7 +207,7 @@ def test_exact_only_and_bad_config(tmp_path, eval_docs):
 
 
 def test_cli_and_rerun_is_skipped(tmp_path, eval_docs):
-    from pipeline.cli import main
+    from lmpipe.cli import main
 
     inputs = _write_inputs(tmp_path / "in", eval_docs[:60], files=2)
     args = ["run", "dedup", "--input", str(inputs), "--output", str(tmp_path / "out"), "--set", "dedup.threshold=0.7"]

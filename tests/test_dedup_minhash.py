@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from pipeline.dedup import minhash, phases
-from pipeline.dedup.shuffle import SLOTS, read_range, slot_range, write_sorted
+from lmpipe.stages.dedup import minhash, phases
+from lmpipe.stages.dedup.shuffle import SLOTS, read_range, slot_range, write_sorted
 
 KO = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다."
 EN = "Alice was beginning to get very tired of sitting by her sister on the bank, and of having nothing to do."
@@ -30,8 +30,14 @@ def test_signatures_equal_datasketch(kind):
 
 
 def test_korean_shingles_are_syllables_not_jamo_and_ignore_spacing():
-    assert minhash.shingles("대한 민국", "char", 2) == [(ord("대"), ord("한")), (ord("한"), ord("민")), (ord("민"), ord("국"))]
-    assert set(minhash.shingles("대한민국은 민주공화국", "char", 5)) == set(minhash.shingles("대한민국은민주 공화국", "char", 5))
+    assert minhash.shingles("대한 민국", "char", 2) == [
+        (ord("대"), ord("한")),
+        (ord("한"), ord("민")),
+        (ord("민"), ord("국")),
+    ]
+    assert set(minhash.shingles("대한민국은 민주공화국", "char", 5)) == set(
+        minhash.shingles("대한민국은민주 공화국", "char", 5)
+    )
     assert minhash.exact_jaccard(KO, KO.replace(" ", ""), "char", 5) == 1.0
     assert minhash.exact_jaccard(KO, KO.replace(" ", ""), "word", 3) < 0.2  # word shingles break on spacing
 
@@ -121,8 +127,22 @@ def test_clustering_bench_phase2_at_scale_is_exact(tmp_path):
     import sys
 
     repo = Path(__file__).resolve().parent.parent
-    cmd = [sys.executable, str(repo / "benches" / "dedup_clustering.py"), "--docs", "30000", "--tasks", "3",
-           "--partitions", "5", "--workers", "1,2", "--work", str(tmp_path / "work"), "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        str(repo / "benches" / "dedup_clustering.py"),
+        "--docs",
+        "30000",
+        "--tasks",
+        "3",
+        "--partitions",
+        "5",
+        "--workers",
+        "1,2",
+        "--work",
+        str(tmp_path / "work"),
+        "--out",
+        str(tmp_path),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     runs = json.loads((tmp_path / "dedup_clustering.json").read_text())["runs"]
     assert [r["workers"] for r in runs] == [1, 2]

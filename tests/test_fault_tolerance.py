@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.stage import InputSpec, RunConfig, run_stage
-from pipeline.testing import SLOW_STAGE as SLOW
-from pipeline.testing import SlowConfig as _SlowConfig
+from lmpipe.core.runner import InputSpec, RunConfig, run_stage
+from lmpipe.testing import SLOW_STAGE as SLOW
+from lmpipe.testing import SlowConfig as _SlowConfig
 
 
 def _rank_worker_pids() -> list[int]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from datatrove.data import Document
 
-from filters import words as W
-from filters.rules import korean
-from filters.rules.config import english_rules, korean_rules
-from filters.rules.korean import BoilerplateLineCleaner, KoreanRulesFilter, SpamWordFilter, boilerplate_kind
-from tokenizer.mecab import morpheme_spans, morphemes
+from lmpipe.stages.filter import korean
+from lmpipe.stages.filter.config import english_rules, korean_rules
+from lmpipe.stages.filter.korean import BoilerplateLineCleaner, KoreanRulesFilter, SpamWordFilter, boilerplate_kind
+from lmpipe.text import words as W
+from lmpipe.text.korean import morpheme_spans, morphemes
 
 EN, KO = english_rules(), korean_rules()
 
@@ -80,7 +80,10 @@ def test_too_little_hangul_for_a_korean_document():
 @pytest.mark.parametrize(
     "text,lang",
     [
-        ("토토사이트 추천 먹튀검증 완료 안전놀이터 메이저사이트 카지노사이트 바카라 실시간 배팅 꽁머니 지급 이벤트", "ko"),
+        (
+            "토토사이트 추천 먹튀검증 완료 안전놀이터 메이저사이트 카지노사이트 바카라 실시간 배팅 꽁머니 지급 이벤트",
+            "ko",
+        ),
         ("Best online casino bonus, play baccarat for real money, top betting sites and casino promo codes", "en"),
     ],
 )
@@ -96,7 +99,7 @@ def test_a_mention_is_not_spam():
 
 
 def test_rule_profile_from_lang_or_script():
-    from filters.rules.analysis import RULES_LANG, rule_lang
+    from lmpipe.stages.filter.analysis import RULES_LANG, rule_lang
 
     assert rule_lang(Document(text="Hello there.", id="1", metadata={"lang": "ko-KR"})) == "ko"
     assert rule_lang(Document(text="대한민국은 민주공화국이다.", id="2", metadata={})) == "ko"

@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 from datatrove.data import Document
 
-from filters.rules import c4, fineweb, gopher
-from filters.rules.c4 import C4DocumentFilter, C4LineCleaner
-from filters.rules.config import english_rules, korean_rules
-from filters.rules.fineweb import FineWebLineFilter
-from filters.rules.gopher import GopherQualityFilter, GopherRepetitionFilter
+from lmpipe.stages.filter import c4, fineweb, gopher
+from lmpipe.stages.filter.c4 import C4DocumentFilter, C4LineCleaner
+from lmpipe.stages.filter.config import english_rules, korean_rules
+from lmpipe.stages.filter.fineweb import FineWebLineFilter
+from lmpipe.stages.filter.gopher import GopherQualityFilter, GopherRepetitionFilter
 
 EN, KO = english_rules(), korean_rules()
 
@@ -87,7 +87,8 @@ GOPHER_CASES = {
     gopher.GOPHER_WORDS_TOO_LONG: {
         # MeCab splits long Korean compounds; long "words" in Korean pages are Latin keyword tags
         "ko": " ".join(
-            ["관련 태그는 telecommunications internationalization microelectromechanical electroencephalography 이다"] * 12
+            ["관련 태그는 telecommunications internationalization microelectromechanical electroencephalography 이다"]
+            * 12
         ),
         "en": " ".join(["internationalization-telecommunications-infrastructure"] * 60),
     },
@@ -192,7 +193,10 @@ def test_c4_line_cleaner_removes_lines_never_documents():
     assert "cookies" not in d.text and "[1]" not in d.text and d.text.startswith("Alice was")
     assert "\n\n" in d.text  # paragraph breaks survive
 
-    ko_page = "홈\n이 사이트는 쿠키를 사용합니다. 계속 이용하면 동의한 것으로 봅니다.\n자바스크립트를 켜 주세요. 화면이 보이지 않습니다.\n" + KO_PROSE
+    ko_page = (
+        "홈\n이 사이트는 쿠키를 사용합니다. 계속 이용하면 동의한 것으로 봅니다.\n자바스크립트를 켜 주세요. 화면이 보이지 않습니다.\n"
+        + KO_PROSE
+    )
     d = doc(ko_page, "ko")
     C4LineCleaner(EN, KO).transform(d)
     assert d.metadata["c4.removed_line_reasons"] == {"too_few_words": 1, "policy": 1, "javascript": 1}

@@ -6,11 +6,11 @@ import json
 
 import pyarrow.parquet as pq
 
-from filters.rules import gopher, korean
-from filters.rules.stage import FilterConfig
-from filters.url import URL_BANNED_SUBWORD, URL_BLOCKED_DOMAIN
-from pipeline.stage import InputSpec, RunConfig, run_stage
-from pipeline.stages import get_stage
+from lmpipe.catalog import get_stage
+from lmpipe.core.runner import InputSpec, RunConfig, run_stage
+from lmpipe.stages.filter import gopher, korean
+from lmpipe.stages.filter.stage import FilterConfig
+from lmpipe.stages.filter.url import URL_BANNED_SUBWORD, URL_BLOCKED_DOMAIN
 
 JUNK = [
     {"id": "menu", "lang": "ko", "url": "https://example.kr/",
@@ -62,7 +62,7 @@ def test_filter_stage_end_to_end(tmp_path):
 
 
 def test_partial_override_keeps_korean_defaults():
-    from pipeline.cli import stage_config
+    from lmpipe.cli import stage_config
 
     cfg = stage_config("filter", None, ["ko.gopher.min_words=40", "en.fineweb.max_short_line_ratio=null"])
     assert cfg.ko.gopher.min_words == 40
@@ -74,7 +74,7 @@ def test_partial_override_keeps_korean_defaults():
 def test_signals_can_be_dropped_from_kept_documents():
     from datatrove.data import Document
 
-    from filters.rules.stage import DropSignals, build_filter
+    from lmpipe.stages.filter.stage import DropSignals, build_filter
 
     steps = build_filter(FilterConfig(signals_in_kept=False))
     assert isinstance(steps[-1], DropSignals)

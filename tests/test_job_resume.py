@@ -56,12 +56,19 @@ def test_killed_job_resumes_to_byte_identical_outputs(tmp_path):
     _kill_group(job)
     assert not (run_dir / "report.md").exists()
 
-    resumed = subprocess.run(CMD, cwd=REPO, env=job_env(PIPELINE_OUTPUT_ROOT=str(killed_root)), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        CMD, cwd=REPO, env=job_env(PIPELINE_OUTPUT_ROOT=str(killed_root)), capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "stage ingest: already complete" in resumed.stderr
 
     clean = subprocess.run(
-        CMD + ["--set", "run.workers=1"], cwd=REPO, env=job_env(PIPELINE_OUTPUT_ROOT=str(clean_root)), capture_output=True, text=True, timeout=600
+        CMD + ["--set", "run.workers=1"],
+        cwd=REPO,
+        env=job_env(PIPELINE_OUTPUT_ROOT=str(clean_root)),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert clean.returncode == 0, clean.stderr[-3000:]
     a, b = _digests(run_dir), _digests(clean_root / "runs" / "sample")

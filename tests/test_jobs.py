@@ -74,20 +74,50 @@ def _wait_for_dashboard(address: str, env: dict, head: subprocess.Popen, timeout
 def test_ray_job_submit_on_a_local_cluster(tmp_path):
     """The README's cluster commands, verbatim but for free ports: `ray start --head`, then `ray job submit`."""
     gcs_port, dash_port = _free_port(), _free_port()
-    # HOME is the test's: outputs of a job run in Ray's working-dir copy go to ~/lmpipe-runs (pipeline.runs).
+    # HOME is the test's: outputs of a job run in Ray's working-dir copy go to ~/lmpipe-runs (lmpipe.core.runs).
     env = job_env(HOME=str(tmp_path), RAY_USAGE_STATS_ENABLED="0")
     head = subprocess.Popen(
-        [BIN / "ray", "start", "--head", "--block", f"--port={gcs_port}", "--num-cpus=2",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            BIN / "ray",
+            "start",
+            "--head",
+            "--block",
+            f"--port={gcs_port}",
+            "--num-cpus=2",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash_port}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     address = f"http://127.0.0.1:{dash_port}"
     try:
         _wait_for_dashboard(address, env, head)
         submit = subprocess.run(
-            [BIN / "ray", "job", "submit", "--address", address, "--working-dir", ".", "--",
-             "python", "jobs/full.py", "--config", "jobs/configs/sample.yaml"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=420,
+            [
+                BIN / "ray",
+                "job",
+                "submit",
+                "--address",
+                address,
+                "--working-dir",
+                ".",
+                "--",
+                "python",
+                "jobs/full.py",
+                "--config",
+                "jobs/configs/sample.yaml",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=420,
         )
         log = submit.stdout + submit.stderr
         assert submit.returncode == 0 and "succeeded" in log, log[-4000:]
@@ -118,7 +148,11 @@ def test_job_config_errors_fail_at_start(tmp_path, bad):
     cfg.write_text(bad + "\n")
     out = subprocess.run(
         [sys.executable, "jobs/full.py", "--config", str(cfg), "--set", f"output_dir={tmp_path / 'o'}"],
-        cwd=REPO, env=job_env(), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 2 and "error:" in out.stderr
     assert not (tmp_path / "o" / "ingest").exists()

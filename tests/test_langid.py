@@ -8,7 +8,8 @@ import orjson
 import zstandard
 from datatrove.data import Document
 
-from filters.langid import (
+from lmpipe.core import schema
+from lmpipe.stages.ingest.langid import (
     LANGID_LANGUAGE_NOT_KEPT,
     LANGID_LOW_SCORE,
     LANGID_PREDICTED,
@@ -17,7 +18,6 @@ from filters.langid import (
     LanguageIdentifier,
     model_path,
 )
-from pipeline import schema
 
 REPO = Path(__file__).resolve().parent.parent
 

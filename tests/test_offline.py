@@ -31,4 +31,3 @@ def test_full_job_makes_no_network_call(tmp_path, monkeypatch, no_network):
     assert pack["docs_out"] > 0 and pack["pack"]["splits"]["train"]["tokens"] > 0
     steps = [json.loads(line) for line in (tmp_path / "train" / "log.jsonl").read_text().splitlines()]
     assert [s["step"] for s in steps if "loss" in s][-1] == 2
-

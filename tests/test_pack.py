@@ -16,11 +16,12 @@ import pytest  # noqa: E402
 from datatrove.data import Document  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from pipeline.cli import main as cli_main  # noqa: E402
-from pipeline.pack.stage import PACK_EMPTY_TEXT, PackableFilter, PackConfig  # noqa: E402
-from pipeline.stage import InputSpec, run_stage  # noqa: E402
-from pipeline.stages import STAGES  # noqa: E402
-from trainer.shards import HEADER_BYTES, ShardError, ShardSet, file_sha256, read_header  # noqa: E402
+from lmpipe.catalog import STAGES  # noqa: E402
+from lmpipe.cli import main as cli_main  # noqa: E402
+from lmpipe.core.runner import InputSpec, run_stage  # noqa: E402
+from lmpipe.stages.pack.config import PackConfig  # noqa: E402
+from lmpipe.stages.pack.stage import PACK_EMPTY_TEXT, PackableFilter  # noqa: E402
+from lmpipe.trainer.shards import HEADER_BYTES, ShardError, ShardSet, file_sha256, read_header  # noqa: E402
 
 TOKENIZER = Path(__file__).parent / "data" / "pack" / "tokenizer.json"
 SEQ_LEN = 64
@@ -141,7 +142,7 @@ def test_bad_shards_fail_clearly(packed, tmp_path):
     (bad / "val-00000.bin").write_bytes(b"\0" * 4 + data[4:])
     with pytest.raises(ShardError, match="not a token shard"):
         ShardSet(tmp_path, "val")
-    (bad / "val-00000.bin").write_bytes(data[:HEADER_BYTES - 10])
+    (bad / "val-00000.bin").write_bytes(data[: HEADER_BYTES - 10])
     with pytest.raises(ShardError, match="shorter than the 1024-byte header"):
         ShardSet(tmp_path, "val")
     with pytest.raises(ShardError, match="not the given tokenizer"):
@@ -149,6 +150,16 @@ def test_bad_shards_fail_clearly(packed, tmp_path):
 
 
 def test_cli_rejects_missing_tokenizer(tmp_path, samples, capsys):
-    rc = cli_main(["run", "pack", "--input", str(samples / "corpus" / "en_news_parallel.jsonl"), "--output",
-                   str(tmp_path / "o"), "--set", f"pack.tokenizer={tmp_path / 'missing.json'}"])
+    rc = cli_main(
+        [
+            "run",
+            "pack",
+            "--input",
+            str(samples / "corpus" / "en_news_parallel.jsonl"),
+            "--output",
+            str(tmp_path / "o"),
+            "--set",
+            f"pack.tokenizer={tmp_path / 'missing.json'}",
+        ]
+    )
     assert rc == 2 and "no tokenizer at" in capsys.readouterr().err

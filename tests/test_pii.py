@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from filters.pii import recognizers as rec
-from filters.pii.entities import ENTITIES
-from filters.pii.evaluate import score
-from filters.pii.scrubber import PiiScrubber, candidate_windows
+from lmpipe.stages.pii import recognizers as rec
+from lmpipe.stages.pii.entities import ENTITIES
+from lmpipe.stages.pii.evaluate import score
+from lmpipe.stages.pii.scrubber import PiiScrubber, candidate_windows
 
 DATA = Path(__file__).parent / "data" / "pii"
 
@@ -189,7 +189,9 @@ def test_loading_and_running_presidio_opens_no_socket(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
     rec._suffix_extractor.cache_clear()  # e-mail domains load the suffix list now, under the patch
     scrubber = PiiScrubber()
-    out, counts = scrubber.scrub("메일 someone@company.co.kr, 전화 02-123-4567, IP 8.26.56.26, 카드 4111-1111-1111-1111")
+    out, counts = scrubber.scrub(
+        "메일 someone@company.co.kr, 전화 02-123-4567, IP 8.26.56.26, 카드 4111-1111-1111-1111"
+    )
     assert counts == {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1, "IP_ADDRESS": 1, "CREDIT_CARD": 1}
     with pytest.raises(ImportError, match="installed locally"):  # NER mode refuses to download a model
         PiiScrubber(ner_model="xx_no_such_model_sm").find("Kim lives in Seoul")

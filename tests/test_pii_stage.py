@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from filters.pii.stage import PII_COUNTS, PiiConfig, PiiScrub
-from pipeline.config import ConfigError, from_dict
+from lmpipe.core.config import ConfigError, from_dict
+from lmpipe.stages.pii.stage import PII_COUNTS, PiiConfig, PiiScrub
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,8 +25,14 @@ VALUES = {
     "US_SSN": "219-09-9999",
 }
 DOCS = [
-    {"id": "ko-1", "text": f"고객센터 담당자 휴대폰 {VALUES['PHONE_NUMBER']}, 이메일 {VALUES['EMAIL_ADDRESS']}로 문의하세요."},
-    {"id": "ko-2", "text": f"주민등록번호 {VALUES['KR_RRN']} 인 신청인은 2024년 5월 12일 제출했다. 인구 51,780,579명."},
+    {
+        "id": "ko-1",
+        "text": f"고객센터 담당자 휴대폰 {VALUES['PHONE_NUMBER']}, 이메일 {VALUES['EMAIL_ADDRESS']}로 문의하세요.",
+    },
+    {
+        "id": "ko-2",
+        "text": f"주민등록번호 {VALUES['KR_RRN']} 인 신청인은 2024년 5월 12일 제출했다. 인구 51,780,579명.",
+    },
     {
         "id": "en-1",
         "text": f"Card {VALUES['CREDIT_CARD']} was used from {VALUES['IP_ADDRESS']} (SSN {VALUES['US_SSN']}).",
@@ -63,7 +69,7 @@ def test_cli_run_scrubs_korean_and_english_and_reports_counts(tmp_path):
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
     out = tmp_path / "out"
     run = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "pii", "--input", str(src), "--output", str(out)],
+        [sys.executable, "-m", "lmpipe", "run", "pii", "--input", str(src), "--output", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,

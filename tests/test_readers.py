@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipeline import readers, schema
-from pipeline.readers import InputError, RecordKeys, Skip, iter_file, resolve_inputs
+from lmpipe.core import readers, schema
+from lmpipe.core.readers import InputError, RecordKeys, Skip, iter_file, resolve_inputs
 
 
 def _collect(path, source=None):

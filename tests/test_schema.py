@@ -1,7 +1,7 @@
 import pyarrow as pa
 from datatrove.data import Document
 
-from pipeline import schema
+from lmpipe.core import schema
 
 
 def test_round_trip_keeps_columns_and_extra_metadata():
@@ -26,7 +26,9 @@ def test_round_trip_keeps_columns_and_extra_metadata():
 
 
 def test_excluded_table_can_omit_text_but_keeps_bytes():
-    doc = Document(text="무단전재 및 재배포 금지", id="x/1", metadata={schema.DROP_STAGE: "filter", schema.DROP_REASON: "r"})
+    doc = Document(
+        text="무단전재 및 재배포 금지", id="x/1", metadata={schema.DROP_STAGE: "filter", schema.DROP_REASON: "r"}
+    )
     table = schema.excluded_to_table([doc], keep_text=False)
     row = table.to_pylist()[0]
     assert row["text"] is None and row["text_bytes"] == len(doc.text.encode()) and row["drop_reason"] == "r"

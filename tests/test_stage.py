@@ -6,12 +6,12 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from pipeline import schema
-from pipeline.config import ConfigError, from_dict
-from pipeline.ingest import INGEST_TOO_LARGE, IngestConfig
-from pipeline.ledger import AccountingError, merge_ledgers
-from pipeline.stage import InputSpec, RunConfig, Stage, StageError, run_stage
-from pipeline.stages import STAGES
+from lmpipe.catalog import STAGES
+from lmpipe.core import schema
+from lmpipe.core.config import ConfigError, from_dict
+from lmpipe.core.ledger import AccountingError, merge_ledgers
+from lmpipe.core.runner import InputSpec, RunConfig, Stage, StageError, run_stage
+from lmpipe.stages.ingest.stage import INGEST_TOO_LARGE, IngestConfig
 
 INGEST = STAGES["ingest"]
 
@@ -146,8 +146,17 @@ def test_stage_makes_no_network_call(samples, tmp_path, no_network):
 
 
 def test_accounting_mismatch_fails_loudly(tmp_path):
-    ledger = {"docs_in": 5, "bytes_in": 50, "docs_out": 3, "bytes_out": 30, "excluded_docs": {"x": 1},
-              "excluded_bytes": {"x": 10}, "skipped_input": {}, "files": [], "wall_seconds": 0.1}
+    ledger = {
+        "docs_in": 5,
+        "bytes_in": 50,
+        "docs_out": 3,
+        "bytes_out": 30,
+        "excluded_docs": {"x": 1},
+        "excluded_bytes": {"x": 10},
+        "skipped_input": {},
+        "files": [],
+        "wall_seconds": 0.1,
+    }
     (tmp_path / "00000.json").write_text(json.dumps(ledger))
     with pytest.raises(AccountingError, match=r"documents in \(5\) != kept \(3\) \+ excluded \(1\)"):
         merge_ledgers([tmp_path / "00000.json"])

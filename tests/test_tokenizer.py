@@ -14,13 +14,13 @@ import pytest
 from conftest import SAMPLES
 from tokenizers import Tokenizer, pre_tokenizers
 
-from pipeline.ingest import IngestConfig, build_ingest
-from pipeline.stage import InputSpec, Stage, run_stage
-from tokenizer.__main__ import main as cli
-from tokenizer.load import load_tokenizer
-from tokenizer.mecab import morphemes
-from tokenizer.pretok import byte_level, mecab_pre_tokenizer, morpheme_cuts, training_chunks
-from tokenizer.train import (
+from lmpipe.core.runner import InputSpec, Stage, run_stage
+from lmpipe.stages.ingest.stage import IngestConfig, build_ingest
+from lmpipe.text.korean import morphemes
+from lmpipe.tokenizer.__main__ import main as cli
+from lmpipe.tokenizer.load import load_tokenizer
+from lmpipe.tokenizer.pretok import byte_level, mecab_pre_tokenizer, morpheme_cuts, training_chunks
+from lmpipe.tokenizer.train import (
     BOS,
     EOS,
     PAD,
@@ -67,7 +67,7 @@ TORTURE = [
 def shards(tmp_path_factory) -> Path:
     """The bundled samples through the ingest stage: pipeline Parquet shards, as training gets them."""
     out = tmp_path_factory.mktemp("ingest")
-    ingest = Stage("ingest", "ingest", IngestConfig, build_ingest)  # as registered in pipeline/stages.py
+    ingest = Stage("ingest", "ingest", IngestConfig, build_ingest)  # as registered in lmpipe/catalog.py
     run_stage(ingest, IngestConfig(), [InputSpec(str(SAMPLES / "corpus"))], out)
     return out
 
@@ -276,13 +276,13 @@ def test_tokenizer_json_loads_with_tokenizers_and_transformers(trained):
 
 
 def test_load_tokenizer_names_a_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m tokenizer train"):
+    with pytest.raises(FileNotFoundError, match="python -m lmpipe.tokenizer train"):
         load_tokenizer(tmp_path)
 
 
 def test_tokenizer_stage_passes_documents_through_and_trains(tmp_path):
     """As `make run` would run it: after ingest, documents are kept as they are and DIR/tokenizer/ is written."""
-    from tokenizer.stage import TOKENIZER_STAGE
+    from lmpipe.stages.tokenizer.stage import TOKENIZER_STAGE
 
     ingest = Stage("ingest", "ingest", IngestConfig, build_ingest)
     first = run_stage(ingest, IngestConfig(), [InputSpec(str(SAMPLES / "corpus"))], tmp_path / "ingest")

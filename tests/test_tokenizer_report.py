@@ -13,10 +13,10 @@ import pytest
 from conftest import SAMPLES
 from tokenizers import Tokenizer
 
-from tokenizer.__main__ import main as cli
-from tokenizer.load import load_references, ours
-from tokenizer.report import Row, TextSet, markdown_table, measure, read_text_set
-from tokenizer.train import TrainConfig, train
+from lmpipe.tokenizer.__main__ import main as cli
+from lmpipe.tokenizer.load import load_references, ours
+from lmpipe.tokenizer.report import Row, TextSet, markdown_table, measure, read_text_set
+from lmpipe.tokenizer.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def texts(tmp_path_factory) -> list[str]:
     """Korean and English news (translations of each other) and code: this repository's own tokenizer source."""
     folder = tmp_path_factory.mktemp("texts")
     code = folder / "code-python.txt"
-    code.write_text((REPO / "tokenizer" / "pretok.py").read_text(encoding="utf-8"), encoding="utf-8")
+    code.write_text((REPO / "lmpipe" / "tokenizer" / "pretok.py").read_text(encoding="utf-8"), encoding="utf-8")
     return [
         f"ko-news={SAMPLES / 'corpus' / 'ko_news_parallel.jsonl.zst'}",
         f"en-news={SAMPLES / 'corpus' / 'en_news_parallel.jsonl'}",

@@ -16,11 +16,11 @@ sys.path.insert(0, str(REPO))
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from pipeline.pack.stage import PackConfig  # noqa: E402
-from pipeline.stage import InputSpec, run_stage  # noqa: E402
-from pipeline.stages import STAGES  # noqa: E402
-from trainer.shards import ShardError  # noqa: E402
-from trainer.train import TrainConfig, train  # noqa: E402
+from lmpipe.catalog import STAGES  # noqa: E402
+from lmpipe.core.runner import InputSpec, run_stage  # noqa: E402
+from lmpipe.stages.pack.config import PackConfig  # noqa: E402
+from lmpipe.trainer.shards import ShardError  # noqa: E402
+from lmpipe.trainer.train import TrainConfig, train  # noqa: E402
 
 TOKENIZER = REPO / "tests" / "data" / "pack" / "tokenizer.json"
 FIRST_LOSSES = REPO / "tests" / "data" / "train" / "first_losses.json"
@@ -36,8 +36,18 @@ def shards(tmp_path_factory) -> Path:
 
 
 def tiny(shards: Path, **overrides) -> TrainConfig:
-    base = dict(data=str(shards), model="tiny", device="cpu", batch_size=8, max_steps=40, lr=3e-3, warmup_steps=5,
-                eval_interval=20, eval_batches=2, seed=0)
+    base = dict(
+        data=str(shards),
+        model="tiny",
+        device="cpu",
+        batch_size=8,
+        max_steps=40,
+        lr=3e-3,
+        warmup_steps=5,
+        eval_interval=20,
+        eval_batches=2,
+        seed=0,
+    )
     return TrainConfig(**{**base, **overrides})
 
 
@@ -65,14 +75,15 @@ def test_resume_refuses_a_reshaped_named_config(shards, tmp_path, monkeypatch):
     old shape would load without complaint, so resume compares the saved shape. Same here at tiny scale."""
     import dataclasses
 
-    from trainer import model as model_mod
+    from lmpipe.trainer import model as model_mod
 
     train(tiny(shards, max_steps=4, stop_at=2, eval_interval=0, ckpt_dir=str(tmp_path)))
     old = model_mod.MODELS["tiny"]
     reshaped = dataclasses.replace(old, n_heads=old.n_heads // 2, n_kv_heads=old.n_kv_heads // 2)
     # equal parameter tensors: (n_heads + 2 kv) x head_dim rows of the fused QKV projection either way
     assert (reshaped.n_heads + 2 * reshaped.n_kv_heads) * reshaped.head_dim == (
-        (old.n_heads + 2 * old.n_kv_heads) * old.head_dim)
+        (old.n_heads + 2 * old.n_kv_heads) * old.head_dim
+    )
     monkeypatch.setitem(model_mod.MODELS, "tiny", reshaped)
     with pytest.raises(ValueError, match="another shape"):
         train(tiny(shards, max_steps=4, eval_interval=0, ckpt_dir=str(tmp_path), resume=True))
@@ -92,9 +103,27 @@ def test_first_losses_match_recorded(shards):
 def test_cli_prints_a_line_per_step(shards):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(
-        [sys.executable, "jobs/train.py", "--data", str(shards), "--model", "tiny", "--max-steps", "3",
-         "--device", "cpu", "--eval-interval", "0", "--tokenizer", str(TOKENIZER)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "jobs/train.py",
+            "--data",
+            str(shards),
+            "--model",
+            "tiny",
+            "--max-steps",
+            "3",
+            "--device",
+            "cpu",
+            "--eval-interval",
+            "0",
+            "--tokenizer",
+            str(TOKENIZER),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     steps = [line for line in run.stdout.splitlines() if line.startswith("step ")]
@@ -134,12 +163,39 @@ def test_gpu_only_settings_leave_cpu_numerics_alone(shards):
 def test_ddp_two_ranks_match_one_process(shards, tmp_path):
     """torchrun with 2 CPU ranks (gloo) of 4 sequences = one process of 8: same samples, same mean gradient."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    common = ["--data", str(shards), "--model", "tiny", "--max-steps", "4", "--eval-interval", "0", "--lr", "3e-3",
-              "--warmup-steps", "5"]
+    common = [
+        "--data",
+        str(shards),
+        "--model",
+        "tiny",
+        "--max-steps",
+        "4",
+        "--eval-interval",
+        "0",
+        "--lr",
+        "3e-3",
+        "--warmup-steps",
+        "5",
+    ]
     run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "jobs/train.py", *common,
-         "--batch-size", "4", "--log-file", str(tmp_path / "ddp.jsonl")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "jobs/train.py",
+            *common,
+            "--batch-size",
+            "4",
+            "--log-file",
+            str(tmp_path / "ddp.jsonl"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     ddp = [json.loads(line)["loss"] for line in (tmp_path / "ddp.jsonl").read_text().splitlines()]

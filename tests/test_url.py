@@ -7,8 +7,8 @@ import socket
 import pytest
 from datatrove.data import Document
 
-from filters import url as U
-from filters.url import UrlConfig, UrlFilter
+from lmpipe.stages.filter import url as U
+from lmpipe.stages.filter.url import UrlConfig, UrlFilter
 
 
 @pytest.fixture(scope="module")

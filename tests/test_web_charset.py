@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.web.charset import UndecodableError, decode_html, meta_charset, normalize_charset
+from lmpipe.core.charset import UndecodableError, decode_html, meta_charset, normalize_charset
 
 DATA = Path(__file__).parent / "data" / "web"
 REPO = Path(__file__).resolve().parent.parent

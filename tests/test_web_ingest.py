@@ -10,21 +10,21 @@ import pyarrow.parquet as pq
 from datatrove.data import Document
 from test_web_warc import BAD_PAGES, GOOD_PAGES, REPO, constitution_html
 
-from filters.langid import LANGID_LANGUAGE_NOT_KEPT
-from pipeline import readers, schema
-from pipeline.ingest import IngestConfig, build_ingest
-from pipeline.stage import InputSpec, RunConfig, Stage, run_stage
-from pipeline.web.pack import Page, write_warc
-from pipeline.web.steps import (
+from lmpipe.core import readers, schema
+from lmpipe.core.runner import InputSpec, RunConfig, Stage, run_stage
+from lmpipe.core.warc import TEXT_IS_HTML
+from lmpipe.stages.ingest.langid import LANGID_LANGUAGE_NOT_KEPT
+from lmpipe.stages.ingest.stage import IngestConfig, build_ingest
+from lmpipe.stages.ingest.steps import (
     WEB_EXTRACTION_TIMEOUT,
     WEB_HTML_TOO_LARGE,
     WEB_NO_MAIN_TEXT,
     HtmlToText,
     UnicodeHygiene,
 )
-from pipeline.web.warc import TEXT_IS_HTML
+from lmpipe.testing.warc_pack import Page, write_warc
 
-# The stage as pipeline.stages lists it (built here so this test does not import every other stage).
+# The stage as lmpipe.catalog lists it (built here so this test does not import every other stage).
 INGEST = Stage("ingest", "ingest", IngestConfig, build_ingest)
 NAV_ONLY = Page(
     "https://example.kr/menu",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import readers, schema
-from pipeline.readers import InputError, RecordKeys, Skip, iter_file
-from pipeline.web import warc as web_warc
-from pipeline.web.pack import Page, record_id, write_warc
+from lmpipe.core import readers, schema
+from lmpipe.core import warc as web_warc
+from lmpipe.core.readers import InputError, RecordKeys, Skip, iter_file
+from lmpipe.testing.warc_pack import Page, record_id, write_warc
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES_WARC = REPO / "samples" / "warc"

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/data/pack/make_tokenizer.py
 
-Only for tests of the pack stage and the training loop (the project's tokenizer is tokenizer/assets/ko-en-102k).
+Only for tests of the pack stage and the training loop (the project's tokenizer is lmpipe/tokenizer/assets/ko-en-102k).
 Trained on samples/corpus (see samples/SOURCES.md for origins and licenses); the file holds merges, no text.
 """
 
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
 
 HERE = Path(__file__).parent
 SAMPLES = HERE.parents[2] / "samples" / "corpus"

@@ -50,7 +50,13 @@ def presidio_records(path: Path) -> list[dict]:
             if s["entity_type"] in PRESIDIO_LOOKALIKES
         ]
         if pii or look:
-            record = {"id": f"presidio-synth/{i}", "lang": "en", "text": r["full_text"], "pii": pii, "lookalikes": look}
+            record = {
+                "id": f"presidio-synth/{i}",
+                "lang": "en",
+                "text": r["full_text"],
+                "pii": pii,
+                "lookalikes": look,
+            }
             out.append(record)
     return out
 

@@ -1,0 +1,1 @@
+"""What every stage shares: the document schema, step base classes, config, readers and writers, the runner."""

@@ -1,0 +1,306 @@
+"""Reading documents from corpus files: JSONL (plain, .gz, .zst), Parquet and plain text.
+
+Bad input never stops a run where going on is safe: a broken JSON line, a record without text or a truncated
+compressed file is logged with its file and line, written to `DIR/skipped/`, and counted in stats.json.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from loguru import logger
+
+from lmpipe.core import schema
+from lmpipe.core.ledger import Ledger
+from lmpipe.core.progress import Progress
+from lmpipe.core.records import (  # noqa: F401  (re-exported: readers is where callers look)
+    SKIP_BAD_ENCODING,
+    SKIP_BAD_JSON,
+    SKIP_NO_TEXT,
+    SKIP_NOT_AN_OBJECT,
+    SKIP_TRUNCATED_FILE,
+    SKIP_UNREADABLE_FILE,
+    SKIP_WARC_CORRUPT_RECORD,
+    SKIP_WARC_EMPTY_PAYLOAD,
+    SKIP_WARC_HTTP_STATUS,
+    SKIP_WARC_NOT_HTML,
+    SKIP_WARC_PAYLOAD_TOO_LARGE,
+    SKIP_WARC_UNDECODABLE,
+    InputError,
+    Skip,
+)
+from lmpipe.core.warc import iter_warc_file
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst", ".json.gz")
+PARQUET_SUFFIXES = (".parquet",)
+TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.zst")
+WARC_SUFFIXES = (".warc", ".warc.gz")
+SUPPORTED_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES + TEXT_SUFFIXES + WARC_SUFFIXES
+
+
+def file_format(path: str | os.PathLike) -> str | None:
+    name = str(path).lower()
+    for fmt, suffixes in (
+        ("jsonl", JSONL_SUFFIXES),
+        ("parquet", PARQUET_SUFFIXES),
+        ("text", TEXT_SUFFIXES),
+        ("warc", WARC_SUFFIXES),
+    ):
+        if name.endswith(suffixes):
+            return fmt
+    return None
+
+
+def resolve_inputs(paths: list[str | os.PathLike]) -> list[str]:
+    """Expand files and folders (recursively) into a sorted list of absolute supported files; fail on bad paths."""
+    files: list[str] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise InputError(f"input path does not exist: {raw}")
+        if path.is_file():
+            if file_format(path) is None:
+                raise InputError(f"unsupported input file {raw}: expected one of {', '.join(SUPPORTED_SUFFIXES)}")
+            files.append(str(path.resolve()))
+            continue
+        if (path / "_stage.json").exists():
+            # Output of an earlier stage: only its kept documents are input; excluded/ and _logs/ are not.
+            found = sorted(str(p.resolve()) for p in path.glob("part-*.parquet"))
+            if not found:
+                raise InputError(f"{raw} is a stage output folder with no part-*.parquet (did that stage finish?)")
+            files.extend(found)
+            continue
+        found = sorted(
+            str(p.resolve())
+            for p in path.rglob("*")
+            if p.is_file() and file_format(p) is not None and not any(part.startswith(("_", ".")) for part in p.parts)
+        )
+        if not found:
+            raise InputError(f"no supported input file ({', '.join(SUPPORTED_SUFFIXES)}) under {raw}")
+        files.extend(found)
+    # The same file named twice would be read twice: refuse instead of silently duplicating documents.
+    dupes = sorted({f for f in files if files.count(f) > 1})
+    if dupes:
+        raise InputError(f"input file given more than once: {dupes[0]}")
+    return files
+
+
+def open_text(path: str) -> io.TextIOBase:
+    """Open a possibly compressed file as UTF-8 text; undecodable bytes are replaced, never fatal."""
+    if path.endswith(".gz"):
+        raw = gzip.open(path, "rb")
+    elif path.endswith(".zst"):
+        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
+    else:
+        raw = open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+@dataclass(frozen=True)
+class RecordKeys:
+    """Field names of a foreign corpus; everything else in a record is kept as metadata."""
+
+    text: str = "text"
+    id: str = "id"
+
+
+def clean_text(text: str) -> str:
+    """Make text storable: NFC (NFD Hangul jamo would defeat every Korean rule) and no lone surrogates."""
+    text = unicodedata.normalize("NFC", text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
+def record_to_document(record: dict, keys: RecordKeys, file: str, row: int, source: str) -> Document | Skip:
+    text = record.get(keys.text)
+    if not isinstance(text, str) or not text.strip():
+        what = "missing" if text is None else ("empty" if isinstance(text, str) else type(text).__name__)
+        return Skip(file, row, SKIP_NO_TEXT, f"field '{keys.text}' is {what}")
+    raw_id = record.get(keys.id)
+    metadata = {k: v for k, v in record.items() if k not in (keys.text, keys.id) and v is not None}
+    metadata.setdefault(schema.SOURCE, source)
+    metadata[schema.INPUT_FILE] = os.path.basename(file)
+    metadata[schema.INPUT_ROW] = row
+    # Ids are prefixed by source so two corpora that both number from 0 cannot collide.
+    doc_id = f"{metadata[schema.SOURCE]}/{raw_id if raw_id is not None else f'{Path(file).name}:{row}'}"
+    return Document(text=clean_text(text), id=doc_id, metadata=metadata)
+
+
+def iter_jsonl(path: str, keys: RecordKeys, source: str) -> Iterator[Document | Skip]:
+    row = -1
+    try:
+        with open_text(path) as f:
+            for row, line in enumerate(f):
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    yield Skip(path, row, SKIP_BAD_JSON, str(e))
+                    continue
+                if not isinstance(record, dict):
+                    yield Skip(path, row, SKIP_NOT_AN_OBJECT, f"got {type(record).__name__}")
+                    continue
+                yield record_to_document(record, keys, path, row, source)
+    except (EOFError, gzip.BadGzipFile, zstandard.ZstdError, OSError) as e:
+        # A truncated archive: what was read before the damage is complete lines and stays.
+        reason = SKIP_UNREADABLE_FILE if row < 0 else SKIP_TRUNCATED_FILE
+        yield Skip(path, row + 1 if row >= 0 else None, reason, f"{type(e).__name__}: {e}")
+
+
+def iter_parquet(path: str, keys: RecordKeys, source: str) -> Iterator[Document | Skip]:
+    row = 0
+    try:
+        parquet = pq.ParquetFile(path)
+        ours = schema.is_document_table(parquet.schema_arrow)
+        for batch in parquet.iter_batches(batch_size=1024):
+            for record in batch.to_pylist():
+                if ours:
+                    doc = schema.row_to_document(record)
+                    yield doc if doc.text.strip() else Skip(path, row, SKIP_NO_TEXT, "empty text")
+                else:
+                    yield record_to_document(record, keys, path, row, source)
+                row += 1
+    except (OSError, pa.ArrowException) as e:  # damaged or not Parquet at all
+        reason = SKIP_UNREADABLE_FILE if row == 0 else SKIP_TRUNCATED_FILE
+        yield Skip(path, row, reason, f"{type(e).__name__}: {e}")
+
+
+def iter_text(path: str, keys: RecordKeys, source: str) -> Iterator[Document | Skip]:
+    """A plain text file is one document."""
+    try:
+        with open_text(path) as f:
+            text = f.read()
+    except (EOFError, gzip.BadGzipFile, zstandard.ZstdError, OSError) as e:
+        yield Skip(path, None, SKIP_UNREADABLE_FILE, f"{type(e).__name__}: {e}")
+        return
+    name = Path(path).name
+    yield record_to_document({keys.text: text, keys.id: name}, keys, path, 0, source)
+
+
+def iter_warc(path: str, keys: RecordKeys, source: str) -> Iterator[Document | Skip]:
+    """One document per HTML response record, its text the decoded HTML (see `lmpipe.core.warc`)."""
+    yield from iter_warc_file(path, source)
+
+
+_ITERATORS = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_text, "warc": iter_warc}
+
+
+def iter_file(path: str, keys: RecordKeys, source: str | None = None) -> Iterator[Document | Skip]:
+    fmt = file_format(path)
+    if fmt is None:
+        raise InputError(f"unsupported input file {path}")
+    if not os.access(path, os.R_OK):
+        yield Skip(path, None, SKIP_UNREADABLE_FILE, "permission denied or missing")
+        return
+    yield from _ITERATORS[fmt](path, keys, source or default_source(path))
+
+
+def default_source(path: str) -> str:
+    name = Path(path).name
+    for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """Files of one input and what to record about their documents."""
+
+    files: tuple[str, ...]
+    keys: RecordKeys = RecordKeys()
+    source: str | None = None  # default: the record's own "source" field, else the file name
+    lang: str | None = None  # set when a corpus is known to be one language and records don't say
+
+
+class CorpusReader(PipelineStep):
+    """First step of a stage: reads this task's share of every input (files[rank::world_size]) and counts it."""
+
+    name = "corpus reader"
+    type = "📖 - READER"
+
+    def __init__(self, inputs: list[InputSource], ledger: Ledger, skipped_dir: str, label: str = "read"):
+        super().__init__()
+        self.inputs = inputs
+        self.ledger = ledger
+        self.skipped_dir = skipped_dir
+        self.label = label
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        self.ledger.reset()
+        self.ledger.started = time.monotonic()
+        skips = _SkipLog(Path(self.skipped_dir) / f"{rank:05d}.jsonl")
+        with skips, Progress(f"{self.label} task {rank}") as progress:
+            for inp in self.inputs:
+                for path in inp.files[rank::world_size]:
+                    self.ledger.files.append(path)
+                    docs_before = self.ledger.docs_in
+                    for item in iter_file(path, inp.keys, inp.source):
+                        if isinstance(item, Skip):
+                            self.ledger.skipped_input[item.reason] += 1
+                            skips.write(item)
+                            continue
+                        if inp.lang and schema.LANG not in item.metadata:
+                            item.metadata[schema.LANG] = inp.lang
+                        nbytes = schema.text_bytes(item)
+                        self.ledger.docs_in += 1
+                        self.ledger.bytes_in += nbytes
+                        progress.update(nbytes)
+                        yield item
+                    # counted per file, not per document (see lmpipe.core.steps)
+                    self.stat_update("documents", value=self.ledger.docs_in - docs_before, unit="file")
+
+
+class _SkipLog:
+    """DIR/skipped/<task>.jsonl: where and why each skipped record was skipped (no text content is copied)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        self.file = None
+        self.count = 0
+
+    def __enter__(self):
+        return self
+
+    def write(self, skip: Skip) -> None:
+        where = f"{skip.file}:{skip.row + 1}" if skip.row is not None else skip.file
+        # Log the first few loudly, then quietly: a corrupt 10 GB file must not flood the console.
+        if self.count < 20:
+            logger.warning(f"skipped input record at {where}: {skip.reason} ({skip.detail})")
+        elif self.count == 20:
+            logger.warning(f"more skipped input records; all are listed in {self.path}")
+        self.count += 1
+        if self.file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.tmp, "wb")
+        record = {"file": skip.file, "line": None if skip.row is None else skip.row + 1}
+        record.update(reason=skip.reason, detail=skip.detail[:500])
+        self.file.write(orjson.dumps(record) + b"\n")
+
+    def __exit__(self, exc_type, *_):
+        if self.file is not None:
+            self.file.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        elif exc_type is None and self.path.exists():
+            self.path.unlink()  # a re-run that now skips nothing must not keep an old list

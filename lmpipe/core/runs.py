@@ -1,0 +1,43 @@
+"""Helpers for whole runs: where outputs go and which code ran (the report is lmpipe.report)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from lmpipe.core.ray_cluster import in_ray_job_copy
+
+OUTPUT_ROOT_ENV = "PIPELINE_OUTPUT_ROOT"
+RAY_JOB_FALLBACK_ROOT = Path.home() / "lmpipe-runs"
+
+
+def resolve_output_dir(path: str) -> Path:
+    """Absolute output folder for a configured path.
+
+    Relative paths resolve against $PIPELINE_OUTPUT_ROOT when set. Otherwise against the current folder, except
+    inside `ray job submit --working-dir`: there the current folder is Ray's temporary copy, deleted with the
+    session, so outputs go to ~/lmpipe-runs instead (set PIPELINE_OUTPUT_ROOT to shared storage on a cluster).
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    root = os.environ.get(OUTPUT_ROOT_ENV)
+    if root:
+        return (Path(root).expanduser() / p).resolve()
+    if in_ray_job_copy():
+        return (RAY_JOB_FALLBACK_ROOT / p.name).resolve()
+    return p.resolve()
+
+
+def code_version() -> str:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
+        if out.returncode == 0:
+            return out.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return "unknown (no git checkout: a Ray working-dir copy or an installed package)"

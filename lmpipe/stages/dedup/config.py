@@ -1,0 +1,44 @@
+"""Settings of the dedup stage (YAML `stages: {dedup: {...}}` and `--set` override these defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lmpipe.core.config import ConfigError
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    # Near-duplicate threshold on the Jaccard similarity of shingle sets; bands/rows are chosen for it.
+    threshold: float = 0.8
+    fuzzy: bool = True  # False: exact dedup only (hash of normalized text)
+    # Character 4-grams with spaces and punctuation removed: most Korean copies found (0.986, no unique lost)
+    # of char 4/5, word 3/5 and MeCab-morpheme 3/5 n-grams, no segmenter, 2.3x faster than morphemes
+    # (docs/bench/dedup.md). Word n-grams break on Korean spacing variants and agglutinated particles.
+    shingle: Literal["char", "word", "morpheme"] = "char"
+    shingle_size: int = 4  # units (characters, words or morphemes) per shingle
+    num_perm: int = 128  # MinHash permutations = bands x rows (at most)
+    bands: int | None = None  # None: datasketch's optimal (bands, rows) for `threshold` and `num_perm`
+    rows: int | None = None  # rows per band; set together with `bands`
+    seed: int = 1  # permutation seed: identical on every worker by construction
+    # Keep an LSH candidate pair only if its signatures agree on >= threshold of their slots (the MinHash estimate
+    # of its Jaccard similarity). Band collisions alone also join pairs well below the threshold (9 x 13 bands:
+    # ~8% of pairs at Jaccard 0.7), and one such edge merges two clusters. Exact-text duplicates need no check.
+    verify: bool = True
+    # Memory budget of one grouping or components task: intermediate data is split into enough partitions
+    # (each one Ray/local task, the rest waits on disk) that one partition fits in this many megabytes.
+    max_partition_mb: float = 512.0
+    min_partitions: int | None = None  # None: at least one partition per worker
+    max_component_steps: int = 200  # large-star/small-star steps before giving up (converges in O(log^2 n))
+    report_examples: int = 5  # example clusters in DIR/report.md
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"dedup.threshold must be in (0, 1], got {self.threshold}")
+        if (self.bands is None) != (self.rows is None):
+            raise ConfigError("dedup.bands and dedup.rows are set together (or both left null)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ConfigError(f"dedup.bands x rows ({self.bands} x {self.rows}) exceeds num_perm ({self.num_perm})")
+        if self.shingle_size < 1:
+            raise ConfigError("dedup.shingle_size must be >= 1")

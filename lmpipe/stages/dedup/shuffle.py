@@ -1,0 +1,144 @@
+"""Disk-backed shuffles between dedup phases, and running one phase's tasks locally or as Ray tasks.
+
+Every intermediate table carries a `part` column (uint16 slot of a hash, or a task number) and is written sorted
+by it, so each Parquet row group covers a narrow range of `part`. A task of the next phase reads only its range
+from every file of the previous phase (row-group statistics skip the rest): that is the shuffle, with no process
+holding more than its partition and no shared file appended to.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+SLOT_BITS = 12
+SLOTS = 1 << SLOT_BITS  # most partitions a phase can use
+_U64 = np.uint64
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3 finalizer on uint64 (or int64 reinterpreted): spreads sequential node numbers over slots."""
+    h = x.astype(np.uint64, copy=True)
+    with np.errstate(over="ignore"):
+        h ^= h >> _U64(33)
+        h *= _U64(0xFF51AFD7ED558CCD)
+        h ^= h >> _U64(33)
+        h *= _U64(0xC4CEB9FE1A85EC53)
+        h ^= h >> _U64(33)
+    return h
+
+
+def slot_of_hash(h: np.ndarray) -> np.ndarray:
+    return (h >> _U64(64 - SLOT_BITS)).astype(np.uint16)
+
+
+def slot_of_node(nodes: np.ndarray) -> np.ndarray:
+    return slot_of_hash(mix64(nodes))
+
+
+def slot_range(partition: int, partitions: int) -> tuple[int, int]:
+    return partition * SLOTS // partitions, (partition + 1) * SLOTS // partitions
+
+
+def write_sorted(path: Path, table: pa.Table, groups: int = 256) -> int:
+    """Write `table` sorted by `part`, atomically, in up to `groups` row groups; returns rows written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    table = table.sort_by("part")
+    rows_per_group = max(4096, -(-table.num_rows // groups))
+    pq.write_table(table, tmp, row_group_size=rows_per_group, compression="zstd")
+    os.replace(tmp, path)
+    return table.num_rows
+
+
+class SortedRunWriter:
+    """Like `write_sorted` for more rows than fit in memory: each buffered run is sorted and appended as its own
+    row groups, so every row group still covers a narrow `part` range (one file, many sorted runs)."""
+
+    def __init__(self, path: Path, arrow_schema: pa.Schema, max_rows: int):
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.schema = arrow_schema
+        self.max_rows = max_rows
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.rows = 0
+        self.runs = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        for start in range(0, table.num_rows, self.max_rows):
+            piece = table.slice(start, self.max_rows)
+            self.buffer.append(piece)
+            self.buffered += piece.num_rows
+            if self.buffered >= self.max_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        if self.buffer:
+            run = pa.concat_tables(self.buffer).sort_by("part")
+            self.writer.write_table(run, row_group_size=max(4096, -(-run.num_rows // 256)))
+            self.rows += run.num_rows
+            self.runs += 1
+        self.buffer, self.buffered = [], 0
+
+    def close(self) -> int:
+        self._flush()
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+        return self.rows
+
+
+def read_range(files: Sequence[Path], lo: int, hi: int, columns: list[str] | None = None) -> pa.Table:
+    """Rows with lo <= part < hi from all `files` (missing files are phases' tasks that wrote nothing)."""
+    files = [str(f) for f in files if Path(f).exists()]
+    if not files:
+        return None
+    dataset = ds.dataset(files, format="parquet")
+    part = ds.field("part")
+    return dataset.to_table(columns=columns, filter=(part >= lo) & (part < hi))
+
+
+class TaskRunner:
+    """Runs one phase's tasks fn(*a): as Ray tasks (executor="ray"), in a process pool kept for all phases, or
+    inline when workers is 1. Use as a context manager."""
+
+    def __init__(self, executor: str, workers: int, mem_gb: float = 2.0):
+        self.executor = executor
+        self.workers = workers
+        self.mem_gb = mem_gb
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> TaskRunner:
+        if self.executor != "ray" and self.workers > 1:
+            # forkserver as datatrove's LocalPipelineExecutor: no fork of a driver that may hold threads.
+            ctx = multiprocessing.get_context("forkserver")
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def __call__(self, fn: Callable, args: list[tuple]) -> list:
+        if not args:
+            return []
+        if self.executor == "ray":
+            import ray
+
+            remote = ray.remote(num_cpus=1, memory=int(self.mem_gb * 2**30), max_retries=2)(fn)
+            return ray.get([remote.remote(*a) for a in args])
+        if self.pool is None or len(args) == 1:
+            return [fn(*a) for a in args]
+        return list(self.pool.map(fn, *zip(*args)))

@@ -1,0 +1,208 @@
+"""Gopher quality and repetition rules (Rae et al. 2021, "Scaling Language Models", Table A1), Korean-aware.
+
+Differences from datatrove 0.10.1's GopherQualityFilter / GopherRepetitionFilter, on purpose:
+- Korean words are MeCab morphemes (lmpipe.text.words), never kiwipiepy (its pinned <0.22 versions raise
+  UnicodeDecodeError on some inputs) and never text passed through `simplify_text` (which decomposes Hangul).
+- Every signal is computed and kept in metadata before deciding; reasons say what is wrong.
+- Line ratios count non-blank lines; bullets include the marks Korean pages use (·, ●, ■, ▪).
+The n-gram definitions are datatrove's (top n-gram: words joined by spaces; duplicated n-grams: joined without,
+skipping past a repeat), so FineWeb-2's Korean thresholds keep their meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections import Counter
+from itertools import accumulate
+
+from lmpipe.stages.filter.analysis import TextView
+from lmpipe.stages.filter.base import RuleFilter, above, below
+from lmpipe.stages.filter.config import LanguageRules
+
+GOPHER_TOO_FEW_WORDS = "gopher.too_few_words"
+GOPHER_TOO_MANY_WORDS = "gopher.too_many_words"
+GOPHER_WORDS_TOO_SHORT = "gopher.mean_word_too_short"
+GOPHER_WORDS_TOO_LONG = "gopher.mean_word_too_long"
+GOPHER_TOO_MANY_HASHES = "gopher.too_many_hashes"
+GOPHER_TOO_MANY_ELLIPSES = "gopher.too_many_ellipses"
+GOPHER_TOO_MANY_BULLET_LINES = "gopher.too_many_bullet_lines"
+GOPHER_TOO_MANY_ELLIPSIS_LINES = "gopher.too_many_ellipsis_lines"
+GOPHER_TOO_FEW_ALPHA_WORDS = "gopher.too_few_alpha_words"
+GOPHER_TOO_FEW_STOP_WORDS = "gopher.too_few_stop_words"
+
+REPETITION_DUP_LINES = "repetition.too_many_duplicate_lines"
+REPETITION_DUP_PARAGRAPHS = "repetition.too_many_duplicate_paragraphs"
+REPETITION_DUP_LINE_CHARS = "repetition.too_much_text_in_duplicate_lines"
+REPETITION_DUP_PARAGRAPH_CHARS = "repetition.too_much_text_in_duplicate_paragraphs"
+REPETITION_TOP_NGRAM = "repetition.top_ngram_too_frequent"
+REPETITION_DUP_NGRAMS = "repetition.too_many_duplicate_ngrams"
+
+BULLETS = "•-*·●■▪◦‣"
+# Counted with one regex pass over the text (per-line Python loops dominate on books with 10K lines).
+_BULLET_LINE = re.compile(rf"^[ \t]*[{re.escape(BULLETS)}]", re.MULTILINE)
+_ELLIPSIS_LINE = re.compile(r"(?:\.\.\.|…)[ \t]*$", re.MULTILINE)
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_LINE_BREAK = re.compile(r"\n+")
+
+
+class GopherQualityFilter(RuleFilter):
+    """Gopher quality rules: word count and length, symbols, bullets, alphabetic words, stop words."""
+
+    name = "🥇 Gopher quality (ko/en)"
+    slug = "gopher"
+    prefix = "gopher"
+
+    def score(self, v: TextView, rules: LanguageRules) -> dict[str, float]:
+        r = rules.gopher
+        words = v.words
+        n_words = max(len(words), 1)
+        n_content, content_chars = v.content_word_stats
+        n_lines = max(len(v.nonblank_lines), 1)
+        return {
+            "word_count": n_content,
+            "mean_word_chars": content_chars / n_content if n_content else 0.0,
+            "hash_word_ratio": v.text.count("#") / n_words,
+            "ellipsis_word_ratio": (v.text.count("...") + v.text.count("…")) / n_words,
+            "bullet_line_ratio": len(_BULLET_LINE.findall(v.text)) / n_lines,
+            "ellipsis_line_ratio": len(_ELLIPSIS_LINE.findall(v.text)) / n_lines,
+            "alpha_word_ratio": (len(words) - v.letterless_words) / n_words,
+            "stop_words": len(set(r.stop_words).intersection(words)),
+        }
+
+    def decide(self, s: dict[str, float], rules: LanguageRules) -> str | None:
+        r = rules.gopher
+        if below(s["word_count"], r.min_words):
+            return GOPHER_TOO_FEW_WORDS
+        if above(s["word_count"], r.max_words):
+            return GOPHER_TOO_MANY_WORDS
+        if below(s["mean_word_chars"], r.min_mean_word_chars):
+            return GOPHER_WORDS_TOO_SHORT
+        if above(s["mean_word_chars"], r.max_mean_word_chars):
+            return GOPHER_WORDS_TOO_LONG
+        if above(s["hash_word_ratio"], r.max_hash_word_ratio):
+            return GOPHER_TOO_MANY_HASHES
+        if above(s["ellipsis_word_ratio"], r.max_ellipsis_word_ratio):
+            return GOPHER_TOO_MANY_ELLIPSES
+        if above(s["bullet_line_ratio"], r.max_bullet_line_ratio):
+            return GOPHER_TOO_MANY_BULLET_LINES
+        if above(s["ellipsis_line_ratio"], r.max_ellipsis_line_ratio):
+            return GOPHER_TOO_MANY_ELLIPSIS_LINES
+        if below(s["alpha_word_ratio"], r.min_alpha_word_ratio):
+            return GOPHER_TOO_FEW_ALPHA_WORDS
+        if below(s["stop_words"], r.min_stop_words):
+            return GOPHER_TOO_FEW_STOP_WORDS
+        return None
+
+
+def _duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of items seen before, characters in them)."""
+    seen: set[str] = set()
+    count = chars = 0
+    for item in items:
+        if item in seen:
+            count += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return count, chars
+
+
+def top_ngram_chars(words: list[str], n: int) -> int:
+    """Characters covered by the most frequent n-gram (joined with spaces) times its count; 0 if no n-gram repeats.
+
+    datatrove counts the top n-gram even when it occurs once, which drops every short text (a 30-character review's
+    first 2-gram covers 20% of it); Gopher's rule is about repetition, so a single occurrence counts 0 here.
+    """
+    if len(words) < n:
+        return 0
+    counts = Counter(zip(*(words[i:] for i in range(n))))
+    gram, count = counts.most_common(1)[0]
+    return (sum(map(len, gram)) + n - 1) * count if count > 1 else 0
+
+
+def duplicate_ngram_chars(words: list[str], ns: range = range(5, 11)) -> dict[int, int]:
+    """For each n in `ns`: characters in n-grams already seen earlier (joined without spaces), jumping past each
+    repeat; the result of datatrove's find_all_duplicate, computed faster.
+
+    An n-gram (n >= ns[0]) can repeat only where its first ns[0] words repeat. datatrove's scan steps by one word
+    over every other position and nothing seen there can match later, so the scan jumps from candidate to
+    candidate: a few percent of the positions of real text.
+    """
+    out = dict.fromkeys(ns, 0)
+    n0 = ns[0]
+    if len(words) <= n0:
+        return out
+    ids: dict[str, int] = {}
+    seq = [ids.setdefault(w, len(ids)) for w in words]  # int ids: cheap n-gram tuples
+    grams = list(zip(*(seq[i:] for i in range(n0))))
+    counts = Counter(grams)
+    if counts.most_common(1)[0][1] < 2:
+        return out
+    candidates = [i for i, g in enumerate(grams) if counts[g] > 1]
+    prefix = [0, *accumulate(map(len, words))]
+    for n in ns:
+        seen: set[tuple[int, ...]] = set()
+        chars = i = k = 0
+        last = len(seq) - n
+        while True:
+            k = bisect_left(candidates, i, k)
+            if k == len(candidates) or candidates[k] > last:
+                break
+            i = candidates[k]
+            gram = tuple(seq[i : i + n])
+            if gram in seen:
+                chars += prefix[i + n] - prefix[i]
+                i += n
+            else:
+                seen.add(gram)
+                i += 1
+        out[n] = chars
+    return out
+
+
+class GopherRepetitionFilter(RuleFilter):
+    """Gopher repetition rules: duplicated lines and paragraphs, top n-grams, duplicated n-grams."""
+
+    name = "👯 Gopher repetition (ko/en)"
+    slug = "repetition"
+    prefix = "repetition"
+
+    def score(self, v: TextView, rules: LanguageRules) -> dict[str, float]:
+        text = v.text.strip()
+        n_chars = max(len(text), 1)
+        # Whitespace-only lines and paragraphs are layout, not repetition (datatrove counts " " lines as duplicates).
+        paragraphs = [p for p in _PARAGRAPH_BREAK.split(text) if p.strip()] or [""]
+        lines = [line for line in _LINE_BREAK.split(text) if line.strip()] or [""]
+        dup_paras, dup_para_chars = _duplicates(paragraphs)
+        dup_lines, dup_line_chars = _duplicates(lines)
+        s: dict[str, float] = {
+            "dup_para_ratio": dup_paras / len(paragraphs),
+            "dup_para_char_ratio": dup_para_chars / n_chars,
+            "dup_line_ratio": dup_lines / len(lines),
+            "dup_line_char_ratio": dup_line_chars / n_chars,
+        }
+        words = v.words
+        for n in (2, 3, 4):
+            s[f"top_{n}gram_char_ratio"] = top_ngram_chars(words, n) / n_chars
+        for n, chars in duplicate_ngram_chars(words).items():
+            s[f"dup_{n}gram_char_ratio"] = chars / n_chars
+        return s
+
+    def decide(self, s: dict[str, float], rules: LanguageRules) -> str | None:
+        r = rules.repetition
+        if above(s["dup_para_ratio"], r.max_dup_para_ratio):
+            return REPETITION_DUP_PARAGRAPHS
+        if above(s["dup_para_char_ratio"], r.max_dup_para_char_ratio):
+            return REPETITION_DUP_PARAGRAPH_CHARS
+        if above(s["dup_line_ratio"], r.max_dup_line_ratio):
+            return REPETITION_DUP_LINES
+        if above(s["dup_line_char_ratio"], r.max_dup_line_char_ratio):
+            return REPETITION_DUP_LINE_CHARS
+        for n in (2, 3, 4):
+            if above(s[f"top_{n}gram_char_ratio"], getattr(r, f"max_top_{n}gram_char_ratio")):
+                return REPETITION_TOP_NGRAM
+        for n in range(5, 11):
+            if above(s[f"dup_{n}gram_char_ratio"], getattr(r, f"max_dup_{n}gram_char_ratio")):
+                return REPETITION_DUP_NGRAMS
+        return None

@@ -1,0 +1,154 @@
+"""The `filter` stage: URL rules, then the rule filters for Korean and English, then a report of what went.
+
+Steps, in FineWeb's order (URL, repetition, quality, C4, FineWeb) with the Korean steps first so that later
+rules judge the text without its boilerplate:
+
+    url -> boilerplate lines (T) -> korean -> spam -> repetition -> gopher -> C4 lines (T) -> C4 -> fineweb
+
+(T) = transform, never drops. Every filter's drops go to DIR/excluded/<step>-<task>.parquet with a named reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+from datatrove.data import Document
+
+from lmpipe.core import schema
+from lmpipe.core.runner import Stage
+from lmpipe.core.steps import Transform
+from lmpipe.stages.filter.analysis import RULES_LANG
+from lmpipe.stages.filter.c4 import C4DocumentFilter, C4LineCleaner
+from lmpipe.stages.filter.config import KoLanguageRules, LanguageRules
+from lmpipe.stages.filter.fineweb import FineWebLineFilter
+from lmpipe.stages.filter.gopher import GopherQualityFilter, GopherRepetitionFilter
+from lmpipe.stages.filter.korean import BoilerplateLineCleaner, KoreanRulesFilter, SpamWordFilter
+from lmpipe.stages.filter.url import URL_MATCH, UrlConfig, UrlFilter
+
+REPORT_EXAMPLES = 3
+EXAMPLE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    url: UrlConfig = field(default_factory=UrlConfig)
+    en: LanguageRules = field(default_factory=LanguageRules)  # documents not in Korean
+    ko: KoLanguageRules = field(default_factory=KoLanguageRules)  # lang "ko", or Hangul-dominated when lang unset
+    rules: bool = True  # False: URL rules only
+    # Signals (`gopher.word_count`, ...) stay in the metadata of kept documents: about 1 KB each in metadata_json.
+    # False keeps them only on excluded documents (where the report reads them).
+    signals_in_kept: bool = True
+
+
+def build_filter(cfg: FilterConfig) -> list:
+    steps: list = [UrlFilter(cfg.url)]
+    if cfg.rules:
+        steps += [
+            BoilerplateLineCleaner(cfg.en, cfg.ko),
+            KoreanRulesFilter(cfg.en, cfg.ko),
+            SpamWordFilter(cfg.en, cfg.ko),
+            GopherRepetitionFilter(cfg.en, cfg.ko),
+            GopherQualityFilter(cfg.en, cfg.ko),
+            C4LineCleaner(cfg.en, cfg.ko),
+            C4DocumentFilter(cfg.en, cfg.ko),
+            FineWebLineFilter(cfg.en, cfg.ko),
+        ]
+        if not cfg.signals_in_kept:
+            steps.append(DropSignals())
+    return steps
+
+
+SIGNAL_PREFIXES = ("gopher.", "repetition.", "c4.", "fineweb.", "korean.", "boilerplate.", "spam.")
+
+
+class DropSignals(Transform):
+    """Removes rule signals from the metadata of kept documents (FilterConfig.signals_in_kept=False)."""
+
+    name = "🧹 drop rule signals"
+    slug = "drop_signals"
+
+    def transform(self, doc: Document) -> None:
+        for key in [k for k in doc.metadata if k.startswith(SIGNAL_PREFIXES)]:
+            del doc.metadata[key]
+
+
+def _lang_of(metadata: dict) -> str:
+    return metadata.get(RULES_LANG) or metadata.get(schema.LANG) or "unknown"
+
+
+def _kept_langs(out_dir: Path) -> Counter:
+    counts: Counter = Counter()
+    for path in sorted(out_dir.glob("part-*.parquet")):
+        table = pq.read_table(path, columns=[schema.LANG, "metadata_json"])
+        for lang, meta in zip(table.column(schema.LANG).to_pylist(), table.column("metadata_json").to_pylist()):
+            m = orjson.loads(meta) if meta else {}
+            counts[m.get(RULES_LANG) or lang or "unknown"] += 1
+    return counts
+
+
+def _excluded(out_dir: Path):
+    for path in sorted((out_dir / "excluded").glob("*.parquet")):
+        table = pq.read_table(path, columns=["id", schema.DROP_REASON, "text", "metadata_json"])
+        yield from table.to_pylist()
+
+
+def filter_finalize(out_dir: Path, cfg: FilterConfig, stats: dict) -> dict:
+    """Writes DIR/report.md: share of documents removed per reason and language, 3 examples per reason."""
+    kept = _kept_langs(out_dir)
+    removed: dict[str, Counter] = defaultdict(Counter)  # lang -> reason -> documents
+    examples: dict[str, list[dict]] = defaultdict(list)
+    for row in _excluded(out_dir):
+        meta = orjson.loads(row["metadata_json"]) if row["metadata_json"] else {}
+        lang = _lang_of(meta)
+        reason = row[schema.DROP_REASON]
+        removed[lang][reason] += 1
+        if len(examples[reason]) < REPORT_EXAMPLES:
+            examples[reason].append({"id": row["id"], "lang": lang, "text": row["text"], "meta": meta})
+    langs = sorted(set(kept) | set(removed))
+    totals = {lang: kept[lang] + sum(removed[lang].values()) for lang in langs}
+    reasons = sorted({r for c in removed.values() for r in c})
+
+    lines = ["# Filter report", ""]
+    n_in, n_out, n_excluded = (stats.get(k, 0) for k in ("docs_in", "docs_out", "docs_excluded"))
+    lines.append(f"Documents in: {n_in:,}; kept: {n_out:,}; excluded: {n_excluded:,}.")
+    lines += ["", "## Share of documents removed, per reason and language", ""]
+    lines.append("| reason | " + " | ".join(f"{lang} (n={totals[lang]:,})" for lang in langs) + " |")
+    lines.append("|---|" + "---:|" * len(langs))
+    for reason in reasons:
+        cells = [_share(removed[lang][reason], totals[lang]) for lang in langs]
+        lines.append(f"| `{reason}` | " + " | ".join(cells) + " |")
+    cells = [_share(sum(removed[lang].values()), totals[lang]) for lang in langs]
+    lines.append("| **all reasons** | " + " | ".join(f"**{c}**" for c in cells) + " |")
+    lines += ["", f"## Examples ({REPORT_EXAMPLES} per reason, first {EXAMPLE_CHARS} characters)", ""]
+    for reason in reasons:
+        lines += [f"### `{reason}`", ""]
+        for ex in examples[reason]:
+            family = reason.split(".")[0] + "."
+            signals = {k: v for k, v in ex["meta"].items() if k.startswith(family) or k == URL_MATCH}
+            lines.append(f"- `{ex['id']}` ({ex['lang']}) signals: `{json.dumps(signals, ensure_ascii=False)}`")
+            text = "(text not kept: run without --no-excluded-text)" if ex["text"] is None else ex["text"]
+            quoted = text[:EXAMPLE_CHARS].replace("\n", " ⏎ ").replace("`", "'")
+            lines.append(f"  > {quoted}{' …' if len(text) > EXAMPLE_CHARS else ''}")
+        lines.append("")
+    tmp = out_dir / "report.md.tmp"
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(out_dir / "report.md")
+    return {"removed_by_lang": {lang: dict(removed[lang]) for lang in langs}, "docs_in_by_lang": totals}
+
+
+def _share(n: int, total: int) -> str:
+    return f"{n / total:.1%} ({n:,})" if total else "-"
+
+
+FILTER_STAGE = Stage(
+    "filter",
+    "URL blocklists and Gopher/C4/FineWeb/Korean quality rules",
+    FilterConfig,
+    build_filter,
+    finalize=filter_finalize,
+)

@@ -1,0 +1,38 @@
+"""Tokenizer training as a pipeline stage: documents pass through unchanged, then the BPE trains on them.
+
+A stage that must see the whole dataset (docs/ARCHITECTURE.md): its tasks only copy the kept documents (so the
+job's accounting stays uniform and the next stage reads them as usual); `finalize` trains on DIR's Parquet shards
+and writes DIR/tokenizer/ (tokenizer.json, training_config.json, data_manifest.json). Settings are TrainConfig's
+(`stages: {tokenizer: {vocab_size: 4096}}` in a job YAML).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmpipe.core.runner import Stage, StageResult
+from lmpipe.tokenizer.train import TrainConfig, train
+
+
+def build_tokenizer(cfg: TrainConfig) -> list:
+    return []  # no per-document step: training needs every document at once, in finalize
+
+
+def finalize_tokenizer(out: Path, cfg: TrainConfig, stats: dict) -> dict:
+    result = train([str(out)], out / "tokenizer", cfg)
+    keep = ("vocab_size", "training_bytes", "train_seconds", "gb_per_hour", "peak_rss_mb", "documents_used")
+    return {"tokenizer": {"path": str(out / "tokenizer" / "tokenizer.json")} | {k: result[k] for k in keep}}
+
+
+TOKENIZER_STAGE = Stage(
+    "tokenizer",
+    "train the 102,400-token byte-level BPE (MeCab for Korean) on the documents, which pass through",
+    TrainConfig,
+    build_tokenizer,
+    finalize=finalize_tokenizer,
+)
+
+
+def trained_tokenizer(result: StageResult) -> str:
+    """Path of the tokenizer.json a finished tokenizer stage trained (what the pack stage encodes with)."""
+    return result.stats["tokenizer"]["path"]
