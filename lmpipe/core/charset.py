@@ -6,7 +6,11 @@ Order and aliases follow the WHATWG Encoding standard where it matters for Korea
 - pages declared EUC-KR whose bytes are really UTF-8 (re-encoded by a CMS or on save): bytes that are valid UTF-8
   and not plain ASCII are UTF-8 (a legacy-encoded Korean text is valid UTF-8 by accident only when very short);
 - a single-byte declaration (latin-1, windows-1252) on bytes that detection confidently calls a multi-byte East
-  Asian encoding: a single-byte codec decodes any bytes, so trusting it would produce mojibake silently.
+  Asian encoding: a single-byte codec decodes any bytes, so trusting it would produce mojibake silently;
+- a Chinese or Japanese legacy declaration (gb2312, gbk, big5, euc-jp, shift_jis...) on Korean bytes: Korean
+  sites built on Chinese/Japanese templates or CMS defaults keep their label. GB18030 decodes nearly any
+  EUC-KR byte pair (lead and trail ranges overlap), EUC-JP most of them, so the declared codec "succeeds" and
+  the page becomes Hanzi/Kanji mojibake that language id then drops. See `_korean_despite_label`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,25 @@ _ALIASES = {
     "gbk": "gb18030",
 }
 _SINGLE_BYTE = {"cp1252", "latin_1", "iso8859-15", "cp1250", "cp1251", "koi8-r", "iso8859-2", "iso8859-5"}
+# Non-Korean CJK legacy code pages (Python names after normalize_charset) whose label a Korean page may carry.
+_OTHER_CJK_LEGACY = {
+    "gb18030",
+    "gb2312",
+    "gbk",
+    "hz",
+    "big5",
+    "big5hkscs",
+    "cp950",
+    "shift_jis",
+    "cp932",
+    "shift_jis_2004",
+    "shift_jisx0213",
+    "euc_jp",
+    "euc_jis_2004",
+    "euc_jisx0213",
+}
+_KOREAN = {"cp949", "euc_kr", "johab"}
+_MIN_HANGUL_SHARE = 0.6  # of the non-ASCII, non-space characters; Korean prose is ~0.97 (the constitution sample)
 _MULTI_BYTE_EAST_ASIAN = {"cp949", "euc_kr", "johab", "iso2022_kr", "gb18030", "big5", "shift_jis", "euc_jp", "cp932"}
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE)
@@ -99,6 +122,26 @@ def _strict(data: bytes, codec: str) -> str | None:
         return None
 
 
+def _hangul_share(text: str) -> float:
+    other = [c for c in text if c > "\x7f" and not c.isspace()]
+    return sum("\uac00" <= c <= "\ud7a3" for c in other) / len(other) if other else 0.0
+
+
+def _korean_despite_label(data: bytes, declared: str | None, detected: str | None) -> str | None:
+    """cp949 text of a page declared in a Chinese/Japanese legacy code page whose bytes are really Korean.
+
+    The rule: the declaration is a non-Korean CJK legacy code page, the bytes decode strictly as cp949, the
+    result is mostly Hangul syllables (>= _MIN_HANGUL_SHARE of non-ASCII characters), and detection does not
+    name another encoding (it says Korean, or is not confident). Real Chinese text fails the strict cp949
+    decode (GB2312 row 0xC9, e.g. 上 生 社 山, is unassigned in cp949: every Chinese page of the CC sample
+    failed it), and Japanese kana decode as Hangul compatibility jamo, not syllables, so they fail the share.
+    """
+    if declared not in _OTHER_CJK_LEGACY or (detected is not None and detected not in _KOREAN):
+        return None
+    text = _strict(data, "cp949")
+    return text if text is not None and _hangul_share(text) >= _MIN_HANGUL_SHARE else None
+
+
 def decode_html(data: bytes, http_charset: str | None = None) -> Decoded:
     """Decode an HTML payload; raises UndecodableError rather than return text with widespread damage."""
     for bom, codec in _BOMS:
@@ -114,6 +157,8 @@ def decode_html(data: bytes, http_charset: str | None = None) -> Decoded:
         return Decoded(text, "utf-8", declared_label)  # plain ASCII or real UTF-8, whatever was declared
 
     detected = _detect(data)
+    if (text := _korean_despite_label(data, declared, detected)) is not None:
+        return Decoded(text, "cp949", declared_label)
     candidates: list[str] = []
     if declared in _SINGLE_BYTE and detected in _MULTI_BYTE_EAST_ASIAN:
         candidates.append(detected)

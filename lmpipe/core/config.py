@@ -78,7 +78,21 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
         _fail_unknown(cls, unknown, where)
     hints = typing.get_type_hints(cls)
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    _check_not_negative(cls, kwargs, where)
     return cls(**kwargs)
+
+
+def _check_not_negative(cls: type, kwargs: dict, where: str) -> None:
+    """No setting of this pipeline means anything below zero (limits, sizes, counts, seeds, ratios; `None`
+    disables a limit): `ingest.max_text_bytes=-1` once passed and silently excluded every document. A dataclass
+    that has a setting where a negative number is meaningful lists it in `NEGATIVE_OK`."""
+    allowed = getattr(cls, "NEGATIVE_OK", frozenset())
+    for key, value in kwargs.items():
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        for v in numbers:
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and key not in allowed:
+                name = f"{where}.{key}" if where else key
+                raise ConfigError(f"{name} must be >= 0 (use null to disable a limit), got {v!r}")
 
 
 def to_dict(obj: Any) -> Any:

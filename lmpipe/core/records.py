@@ -11,7 +11,10 @@ SKIP_BAD_JSON = "reader.bad_json"
 SKIP_NOT_AN_OBJECT = "reader.not_a_json_object"
 SKIP_NO_TEXT = "reader.no_text"
 SKIP_UNREADABLE_FILE = "reader.unreadable_file"
-SKIP_TRUNCATED_FILE = "reader.truncated_file"
+SKIP_TRUNCATED_FILE = "reader.truncated_file"  # ends before its checksum: the complete records before the cut stay
+# A compressed file whose integrity check fails (gzip CRC-32 or length, a deflate/zstd data error, a zstd content
+# checksum): the damage may be anywhere before the check, so no record of the file is kept.
+SKIP_CORRUPT_FILE = "reader.corrupt_file"
 SKIP_BAD_ENCODING = "reader.bad_utf8"
 # WARC response records that are no HTML document (other record types are not counted: they are no page).
 SKIP_WARC_NOT_HTML = "warc.not_html"  # PDF, image, JSON, dns: ... (by type or by the payload's magic bytes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -25,8 +26,10 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
+from lmpipe.core.completion import FolderLock, LockedError, completed_parts, file_hashes, part_entries, read_manifest
+from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import Ledger, merge_ledgers, write_json_atomic
-from lmpipe.core.readers import CorpusReader, InputSource, RecordKeys, resolve_inputs
+from lmpipe.core.readers import CorpusReader, InputError, InputSource, RecordKeys, resolve_inputs
 from lmpipe.core.writers import DocumentWriter, ExcludedWriter
 
 
@@ -64,6 +67,22 @@ class RunConfig:
     keep_excluded_text: bool = True  # write the text of excluded documents to DIR/excluded (off for huge runs)
     ray_mem_per_task_gb: float = 2.0  # memory Ray reserves for each task
 
+    def __post_init__(self):
+        # Checked here, not where they are used: `--tasks -2` once ran zero tasks and wrote a complete-looking
+        # stats.json, `--workers -1` ran every task at once.
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"run.executor must be 'local' or 'ray', got {self.executor!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"run.workers must be a whole number >= 1, got {self.workers!r}")
+        if self.tasks is not None and (
+            isinstance(self.tasks, bool) or not isinstance(self.tasks, int) or self.tasks < 1
+        ):
+            raise ConfigError(
+                f"run.tasks must be a whole number >= 1 (or unset: one per input file), got {self.tasks!r}"
+            )
+        if not self.ray_mem_per_task_gb > 0:
+            raise ConfigError(f"run.ray_mem_per_task_gb must be > 0, got {self.ray_mem_per_task_gb!r}")
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -89,14 +108,41 @@ class StageResult:
         return InputSpec(path=str(self.output_dir))
 
 
-def fingerprint(stage: Stage, cfg: Any, inputs: list[InputSpec], files: list[str]) -> str:
-    # Names and sizes, not absolute paths: a Ray job runs in a copy of the working dir, at another path.
+def fingerprint(stage: Stage, cfg: Any, inputs: list[InputSpec], hashes: dict[str, dict]) -> str:
+    # File names and content hashes, not absolute paths (a Ray job runs in a copy of the working dir, at another
+    # path) and not sizes alone (an equal-length edit of an input once left 99 stale documents "complete").
     h = hashlib.sha256()
     h.update(json.dumps([stage.name, asdict(cfg), [asdict(i) | {"path": None} for i in inputs]], default=str).encode())
-    for f in files:
-        p = Path(f)
-        h.update(f"{p.name}\0{p.stat().st_size}\0".encode())
+    for f, entry in hashes.items():
+        h.update(f"{Path(f).name}\0{entry['xxh3']}\0".encode())
     return h.hexdigest()[:16]
+
+
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def refuse_urls(paths: list[str | Path], what: str) -> None:
+    """Fail before anything is created: `s3://b/out` once became a local folder `s3:/b/out` and exited 0."""
+    for p in paths:
+        m = URL_SCHEME.match(str(p))
+        if m:
+            raise StageError(
+                f"{what} {p}: {m.group(1)}:// URLs are not supported yet (object storage is issue 16); "
+                "use a local path or a shared filesystem that every node mounts"
+            )
+
+
+def resolve_input(spec: InputSpec) -> list[str]:
+    """Files of one input; a stage output folder counts only when its manifest says it finished, and then
+    exactly the part files the manifest lists."""
+    path = Path(spec.path).expanduser()
+    if path.is_dir():
+        parts = completed_parts(path)
+        if parts is not None:
+            if not parts:
+                raise InputError(f"{spec.path} is a finished stage output with no kept documents")
+            return parts
+    return resolve_inputs([spec.path])
 
 
 def _step_slug(step: PipelineStep, index: int) -> str:
@@ -134,13 +180,36 @@ def run_stage(
     overwrite: bool = False,
 ) -> StageResult:
     """Run one stage over `inputs` into `output_dir`; returns its stats (also written to DIR/stats.json)."""
+    refuse_urls([output_dir], "output")
+    refuse_urls([spec.path for spec in inputs], "input")
     out = Path(output_dir).resolve()
-    files_per_input = [resolve_inputs([spec.path]) for spec in inputs]
+    if out.exists() and not out.is_dir():
+        raise StageError(f"output {out} exists and is not a folder")
+    files_per_input = [resolve_input(spec) for spec in inputs]
     all_files = [f for files in files_per_input for f in files]
-    fp = fingerprint(stage, cfg, inputs, all_files)
+    try:
+        with FolderLock(out):
+            return _run_locked(stage, cfg, inputs, files_per_input, all_files, out, run, overwrite)
+    except LockedError as e:
+        raise StageError(str(e)) from None
+
+
+def _run_locked(
+    stage: Stage,
+    cfg: Any,
+    inputs: list[InputSpec],
+    files_per_input: list[list[str]],
+    all_files: list[str],
+    out: Path,
+    run: RunConfig,
+    overwrite: bool,
+) -> StageResult:
+    previous = read_manifest(out) if out.is_dir() else None
+    cached = (previous or {}).get("input_hashes", {})
+    hashes = file_hashes(all_files, cached)
+    fp = fingerprint(stage, cfg, inputs, hashes)
     marker = out / "_stage.json"
-    if marker.exists():
-        previous = json.loads(marker.read_text())
+    if previous is not None:
         if previous.get("fingerprint") != fp:
             if not overwrite:
                 raise StageError(
@@ -149,12 +218,14 @@ def run_stage(
                 )
             logger.warning(f"overwriting {out}: inputs or config changed")
             shutil.rmtree(out)
-        elif (out / "stats.json").exists():
+        elif previous.get("complete") and (out / "stats.json").exists():
             stats = json.loads((out / "stats.json").read_text())
             logger.info(f"stage {stage.name}: already complete in {out}, nothing to do")
             return StageResult(stage.name, out, stats, skipped_run=True)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(marker, {"stage": stage.name, "fingerprint": fp, "config": asdict(cfg), "inputs": all_files})
+    record = {"stage": stage.name, "fingerprint": fp, "config": asdict(cfg), "inputs": all_files}
+    record["input_hashes"] = hashes
+    write_json_atomic(marker, record | {"complete": False})
 
     started = time.time()
     sources = input_sources(inputs, files_per_input)
@@ -177,6 +248,8 @@ def run_stage(
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     write_json_atomic(out / "stats.json", stats)
+    # The commit: only now may a later stage read this folder, and then only these part files.
+    write_json_atomic(marker, record | {"complete": True, "parts": part_entries(out)})
     stats = json.loads((out / "stats.json").read_text())  # what a later run reads back (tuples become lists)
     logger.info(
         f"stage {stage.name}: {stats['docs_in']:,} in, {stats['docs_out']:,} kept, "

@@ -159,7 +159,15 @@ def _next_record_start(fh, after: int, gzipped: bool) -> int | None:
     return None
 
 
+class _NotWarcHeader(ValueError):
+    """The first record of a file has no WARC header (warcio fell back to ARC)."""
+
+
 def iter_warc_file(path: str, source: str) -> Iterator[Document | Skip]:
+    """Documents and Skips of one WARC file. Damage never escapes as an exception while the file has a record
+    to resume at: a corrupt first record is a SKIP_WARC_CORRUPT_RECORD like any other, so one damaged file
+    cannot fail a stage. Only a file in which nothing can be read as WARC and nothing follows the unreadable
+    start (a single gzip member of other data, garbage) is an `InputError`: it is no WARC file at all."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 (closed by `with fh` below; opening fails with its own message)
     except OSError as e:
@@ -175,7 +183,7 @@ def iter_warc_file(path: str, source: str) -> Iterator[Document | Skip]:
                 iterator = ArchiveIterator(fh)
                 for record in iterator:
                     if row == 0 and record.format != "warc":
-                        raise InputError(f"cannot read {path} as WARC: its first record has no WARC header")
+                        raise _NotWarcHeader("its first record has no WARC header")
                     item = record_to_item(record, path, row, source)
                     row += 1
                     if item is not None:
@@ -183,10 +191,11 @@ def iter_warc_file(path: str, source: str) -> Iterator[Document | Skip]:
                 return
             except _READ_ERRORS as e:
                 offset = iterator.offset if iterator is not None else start
-                if row == 0 and start == 0:
-                    raise InputError(f"cannot read {path} as WARC: {type(e).__name__}: {e}") from e
                 resume = _next_record_start(fh, offset + 1, gzipped)
-                detail = f"record #{row} at byte {offset}: {type(e).__name__}: {e}"
+                message = str(e) if isinstance(e, _NotWarcHeader) else f"{type(e).__name__}: {e}"
+                if row == 0 and start == 0 and resume is None:
+                    raise InputError(f"cannot read {path} as WARC: {message}") from e
+                detail = f"record #{row} at byte {offset}: {message}"
                 if resume is None:
                     yield Skip(path, row, SKIP_TRUNCATED_FILE, detail)
                     return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
 import shutil
 import time
@@ -38,7 +39,8 @@ def prepare_dedup(cfg: DedupConfig, sources: list[InputSource], tasks: int, out:
     its fingerprint check, so DIR/_dedup always belongs to these inputs and this config."""
     root = out / "_dedup"
     # The same inputs split over another number of tasks give other phase-1 files: keyed by the task count too.
-    key = hashlib.sha256(f"{(out / '_stage.json').read_text()}/{tasks}".encode()).hexdigest()[:16]
+    stage_fingerprint = json.loads((out / "_stage.json").read_text())["fingerprint"]  # inputs' content + config
+    key = hashlib.sha256(f"{stage_fingerprint}/{tasks}".encode()).hexdigest()[:16]
     if (root / "fingerprint").exists() and (root / "fingerprint").read_text() != key:
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)

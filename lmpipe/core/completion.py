@@ -1,0 +1,119 @@
+"""What makes a stage folder trustworthy: content fingerprints of its inputs, a completion manifest, and a lock.
+
+- `_stage.json` is written when a run starts (`"complete": false`) and rewritten when every task finished and the
+  accounting held (`"complete": true`, with the list of part files and their sizes). Only a complete folder is
+  ever read as the next stage's input, and then exactly the part files its manifest lists.
+- Input files are fingerprinted by content (xxh3-128 of the bytes), so an edit that keeps a file's size is seen;
+  hashes are cached by (size, mtime_ns) in `_stage.json`, so a re-run does not read unchanged inputs again.
+- One run per output folder: an exclusive `flock` on a file beside the folder, which the kernel releases when
+  the process dies (kill -9 included), so a dead run never holds it. Beside, not inside: `--overwrite`
+  deletes the folder, and a lock on a deleted file would let a second run take a new one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import xxhash
+
+from lmpipe.core.records import InputError
+
+MANIFEST = "_stage.json"
+HASH_CHUNK = 8 << 20
+
+
+class LockedError(RuntimeError):
+    """Another live run writes into the same output folder."""
+
+
+def content_hash(path: str) -> str:
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_hashes(files: list[str], cache: dict[str, dict]) -> dict[str, dict]:
+    """{path: {size, mtime_ns, xxh3}} for `files`, reusing `cache` entries whose size and mtime still match."""
+    out = {}
+    for f in files:
+        st = os.stat(f)
+        old = cache.get(f)
+        if old and old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns:
+            out[f] = old
+        else:
+            out[f] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "xxh3": content_hash(f)}
+    return out
+
+
+def read_manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path} is damaged ({e}); re-run the stage that wrote {folder}") from e
+
+
+def completed_parts(folder: Path) -> list[str] | None:
+    """Part files of a finished stage folder, as its manifest lists them; None when `folder` is no stage output.
+
+    Raises InputError for a stage folder that is not complete, or whose part files differ from its manifest."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None
+    name = manifest.get("stage", "?")
+    if not manifest.get("complete"):
+        raise InputError(
+            f"{folder} holds an unfinished run of stage '{name}' (interrupted or still running): "
+            "re-run that stage to completion before using its output"
+        )
+    parts = []
+    for entry in manifest.get("parts", []):
+        p = folder / entry["name"]
+        if not p.is_file() or p.stat().st_size != entry["size"]:
+            raise InputError(f"{p} is missing or changed since stage '{name}' finished; re-run that stage")
+        parts.append(str(p.resolve()))
+    return parts
+
+
+def part_entries(folder: Path) -> list[dict]:
+    return [{"name": p.name, "size": p.stat().st_size} for p in sorted(folder.glob("part-*.parquet"))]
+
+
+class FolderLock:
+    """Exclusive lock for one output folder, held for the life of a run (released by the kernel on death)."""
+
+    def __init__(self, folder: Path):
+        self.path = folder.parent / f".{folder.name}.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> FolderLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip()
+            os.close(self.fd)
+            self.fd = None
+            raise LockedError(
+                f"another run (pid {holder or '?'}) is writing into {self.path.parent / self.path.name[1:-5]}; "
+                "wait for it or choose another output folder"
+            ) from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.fd is not None:
+            # Kept (unlinking a lock file races with a run that just opened it), emptied (no stale pid in it).
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
