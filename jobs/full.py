@@ -24,7 +24,7 @@ from lmpipe.core.config import ConfigError, deep_merge, from_dict, load_yaml, pa
 from lmpipe.core.ledger import AccountingError  # noqa: E402
 from lmpipe.core.readers import InputError  # noqa: E402
 from lmpipe.core.runner import InputSpec, RunConfig, StageError, run_stage  # noqa: E402
-from lmpipe.core.runs import resolve_output_dir  # noqa: E402
+from lmpipe.core.runs import interrupt_on_sigterm, resolve_output_dir  # noqa: E402
 from lmpipe.report import write_run_report  # noqa: E402
 from lmpipe.stages.decont.stage import DECONT_STAGE  # noqa: E402
 from lmpipe.stages.dedup.run import DEDUP_STAGE  # noqa: E402
@@ -125,14 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="jobs/configs/sample.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. run.workers=4")
     args = parser.parse_args(argv)
+    interrupt_on_sigterm()
 
     # 1) config: the job's and every stage's, checked before any work
     try:
         cfg, stage_cfgs = load_job_config(args.config, args.set)
+        run_dir = resolve_output_dir(cfg.output_dir)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    run_dir = resolve_output_dir(cfg.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     logger.info(f"job {cfg.name}: outputs go to {run_dir}")
     if cfg.run.executor == "ray":
@@ -146,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError, StageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an unwritable output folder, a full disk: which file, not a traceback
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; finished tasks are kept, a re-run resumes the rest", file=sys.stderr)
+        return 130
 
     # 3) optionally, a short training run on the shards (torch runs in its own process, never in this driver)
     if run_training(cfg.train, run_dir) != 0:

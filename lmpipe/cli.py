@@ -11,6 +11,7 @@ from lmpipe.catalog import STAGES
 from lmpipe.core.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides
 from lmpipe.core.readers import InputError
 from lmpipe.core.runner import InputSpec, RunConfig, StageError, run_stage
+from lmpipe.core.runs import interrupt_on_sigterm
 
 
 def _stage_list() -> str:
@@ -41,7 +42,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lang", help="language code when the input is known to be one language")
     run.add_argument("--no-excluded-text", action="store_true", help="record excluded ids and reasons only")
     run.add_argument("--overwrite", action="store_true", help="replace output of a different earlier run")
+    export = sub.add_parser(
+        "export",
+        help="convert the pack stage's shards for another trainer (llm.c, Megatron-LM, datatrove)",
+        description="Convert the pack stage's token shards (+ document index) for another trainer; docs/FORMATS.md.",
+    )
+    export.add_argument("--format", required=True, choices=["llmc", "megatron", "datatrove"], dest="fmt")
+    export.add_argument("--input", required=True, metavar="PACK_DIR", help="the pack stage's output (or its shards/)")
+    export.add_argument("--output", required=True, metavar="DIR", help="folder for the exported files")
+    export.add_argument("--split", nargs="+", choices=["train", "val"], default=["train", "val"])
     return parser
+
+
+def _export(args) -> int:
+    from lmpipe.export import ExportError, export
+    from lmpipe.trainer.shards import ShardError
+
+    try:
+        result = export(args.fmt, args.input, args.output, splits=args.split)
+    except (ExportError, ShardError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for name, split in result["splits"].items():
+        logger.info(f"export {args.fmt}: {name}: {split['documents']:,} documents, {split['tokens']:,} tokens")
+    logger.info(f"exported to {args.output}; manifest in {args.output}/export.json")
+    return 0
 
 
 def stage_config(stage_name: str, config_file: str | None, overrides: list[str]):
@@ -60,6 +85,9 @@ def stage_config(stage_name: str, config_file: str | None, overrides: list[str])
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupt_on_sigterm()
+    if args.command == "export":
+        return _export(args)
     if args.stage not in STAGES:
         print(f"error: unknown stage '{args.stage}'\n{_stage_list()}", file=sys.stderr)
         return 2
@@ -80,5 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError, StageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an output that is unwritable, a full disk: say which file, not a traceback
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; finished tasks are kept, a re-run resumes the rest", file=sys.stderr)
+        return 130
     logger.info(f"outputs in {result.output_dir}; stats in {result.output_dir / 'stats.json'}")
     return 0

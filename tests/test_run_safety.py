@@ -152,7 +152,7 @@ def test_object_store_urls_fail_at_start_and_create_nothing(tmp_path, url):
         [sys.executable, "-m", "lmpipe", "run", "ingest", "--input", str(REPO / "samples/corpus/ko_kobill.jsonl.gz"),
          "--output", url], cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
-    assert out.returncode == 2 and "URLs are not supported yet" in out.stderr
+    assert out.returncode == 2 and "outputs are not supported yet" in out.stderr
     assert list(tmp_path.iterdir()) == []  # no local folder named s3:/bucket/out
-    out = _cli("run", "ingest", "--input", url.replace("out", "in"), "--output", str(tmp_path / "o"))
-    assert out.returncode == 2 and "URLs are not supported yet" in out.stderr
+    out = _cli("run", "ingest", "--input", "ftp://host/in", "--output", str(tmp_path / "o"))
+    assert out.returncode == 2 and "ftp:// is not supported" in out.stderr and not (tmp_path / "o").exists()

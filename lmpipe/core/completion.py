@@ -19,6 +19,7 @@ from pathlib import Path
 
 import xxhash
 
+from lmpipe.core import storage
 from lmpipe.core.records import InputError
 
 MANIFEST = "_stage.json"
@@ -41,6 +42,9 @@ def file_hashes(files: list[str], cache: dict[str, dict]) -> dict[str, dict]:
     """{path: {size, mtime_ns, xxh3}} for `files`, reusing `cache` entries whose size and mtime still match."""
     out = {}
     for f in files:
+        if storage.is_url(f):
+            out[f] = storage.identity(f)  # size + ETag: hashing would download the whole crawl at every start
+            continue
         st = os.stat(f)
         old = cache.get(f)
         if old and old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns:

@@ -26,7 +26,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from lmpipe.core import schema
+from lmpipe.core import schema, storage
 from lmpipe.core.ledger import Ledger
 from lmpipe.core.listing import (  # noqa: F401  (re-exported)
     SUPPORTED_SUFFIXES,
@@ -270,6 +270,14 @@ def iter_file(path: str, keys: RecordKeys, source: str | None = None) -> Iterato
     fmt = file_format(path)
     if fmt is None:
         raise InputError(f"unsupported input file {path}")
+    if storage.is_url(path):
+        # Read from a local copy with the same name (storage.local_copy); skips name the URL, not the copy.
+        with storage.local_copy(path) as local:
+            for item in iter_file(local, keys, source):
+                if isinstance(item, Skip):
+                    item.file = path
+                yield item
+        return
     if not os.access(path, os.R_OK):
         yield Skip(path, None, SKIP_UNREADABLE_FILE, "permission denied or missing")
         return

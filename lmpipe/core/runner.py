@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -26,10 +25,12 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
+from lmpipe.core import storage
 from lmpipe.core.completion import FolderLock, LockedError, completed_parts, file_hashes, part_entries, read_manifest
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import Ledger, merge_ledgers, write_json_atomic
-from lmpipe.core.readers import CorpusReader, InputError, InputSource, RecordKeys, resolve_inputs
+from lmpipe.core.local_executor import WorkersDiedError
+from lmpipe.core.readers import CorpusReader, InputError, InputSource, RecordKeys, file_format, resolve_inputs
 from lmpipe.core.writers import DocumentWriter, ExcludedWriter
 
 
@@ -93,6 +94,7 @@ class InputSpec:
     lang: str | None = None  # set when a corpus is known to be one language and records don't say
     text_key: str = "text"
     id_key: str = "id"
+    base_url: str | None = None  # for a `*.paths[.gz]` manifest: what its relative paths are joined to
 
 
 @dataclass
@@ -114,27 +116,34 @@ def fingerprint(stage: Stage, cfg: Any, inputs: list[InputSpec], hashes: dict[st
     h = hashlib.sha256()
     h.update(json.dumps([stage.name, asdict(cfg), [asdict(i) | {"path": None} for i in inputs]], default=str).encode())
     for f, entry in hashes.items():
-        h.update(f"{Path(f).name}\0{entry['xxh3']}\0".encode())
+        h.update(f"{f.rsplit('/', 1)[-1]}\0{entry.get('xxh3') or entry['etag']}\0".encode())
     return h.hexdigest()[:16]
 
 
-URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-def refuse_urls(paths: list[str | Path], what: str) -> None:
+def refuse_output_url(path: str | Path) -> None:
     """Fail before anything is created: `s3://b/out` once became a local folder `s3:/b/out` and exited 0."""
-    for p in paths:
-        m = URL_SCHEME.match(str(p))
-        if m:
-            raise StageError(
-                f"{what} {p}: {m.group(1)}:// URLs are not supported yet (object storage is issue 16); "
-                "use a local path or a shared filesystem that every node mounts"
-            )
+    s = storage.scheme(path)
+    if s is not None and s != "file":
+        raise StageError(
+            f"output {path}: {s}:// outputs are not supported yet (inputs may be s3:// or gs://); "
+            "write to a local path or a shared filesystem that every node mounts"
+        )
 
 
 def resolve_input(spec: InputSpec) -> list[str]:
-    """Files of one input; a stage output folder counts only when its manifest says it finished, and then
-    exactly the part files the manifest lists."""
+    """Files of one input. A stage output folder counts only when its manifest says it finished, and then exactly
+    the part files the manifest lists; a `*.paths[.gz]` manifest (Common Crawl's form) lists files relative to
+    `spec.base_url`; a URL is an object, a prefix or a glob in object storage."""
+    if spec.path.endswith(storage.MANIFEST_SUFFIXES):
+        files = storage.read_manifest_paths(spec.path, spec.base_url)
+        bad = [f for f in files if file_format(f) is None]
+        if bad:
+            raise InputError(f"{spec.path} lists {len(bad)} unsupported file(s), e.g. {bad[0]}")
+        if len(set(files)) != len(files):
+            raise InputError(f"{spec.path} lists a file more than once")
+        return files
+    if storage.is_url(spec.path):
+        return storage.list_remote(spec.path, file_format)
     path = Path(spec.path).expanduser()
     if path.is_dir():
         parts = completed_parts(path)
@@ -180,8 +189,7 @@ def run_stage(
     overwrite: bool = False,
 ) -> StageResult:
     """Run one stage over `inputs` into `output_dir`; returns its stats (also written to DIR/stats.json)."""
-    refuse_urls([output_dir], "output")
-    refuse_urls([spec.path for spec in inputs], "input")
+    refuse_output_url(output_dir)
     out = Path(output_dir).resolve()
     if out.exists() and not out.is_dir():
         raise StageError(f"output {out} exists and is not a folder")
@@ -234,7 +242,10 @@ def _run_locked(
     pipeline = build_pipeline(stage.name, build(cfg), sources, out, run)
     executor = _make_executor(pipeline, tasks, out, run)
     logger.info(f"stage {stage.name}: {len(all_files)} file(s), {tasks} task(s), {run.workers} worker(s) -> {out}")
-    executor.run()
+    try:
+        executor.run()
+    except WorkersDiedError as e:
+        raise StageError(f"stage {stage.name}: {e}") from e
     incomplete = executor.get_incomplete_ranks()
     if incomplete:
         raise StageError(
@@ -271,7 +282,7 @@ def _make_executor(pipeline: list[PipelineStep], tasks: int, out: Path, run: Run
             logging_dir=logging_dir,
             mem_per_task_gb=run.ray_mem_per_task_gb,
         )
-    from datatrove.executor.local import LocalPipelineExecutor
+    from lmpipe.core.local_executor import LocalTaskExecutor  # why not datatrove's LocalPipelineExecutor: see there
 
-    # workers=1 runs in this process (no pickling, fast start); more use a forkserver pool of task processes.
-    return LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(run.workers, tasks), logging_dir=logging_dir)
+    # workers=1 runs in this process (no pickling, fast start); more use a pool of task processes.
+    return LocalTaskExecutor(pipeline, tasks=tasks, workers=run.workers, logging_dir=logging_dir)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
+from lmpipe.core.config import ConfigError
 from lmpipe.core.ray_cluster import in_ray_job_copy
 
 OUTPUT_ROOT_ENV = "PIPELINE_OUTPUT_ROOT"
@@ -24,7 +26,11 @@ def resolve_output_dir(path: str) -> Path:
         return p
     root = os.environ.get(OUTPUT_ROOT_ENV)
     if root:
-        return (Path(root).expanduser() / p).resolve()
+        base = Path(root).expanduser().resolve()
+        resolved = (base / p).resolve()
+        if resolved != base and base not in resolved.parents:  # `output_dir: ../..` must not escape the root
+            raise ConfigError(f"output_dir {path!r} leaves ${OUTPUT_ROOT_ENV} ({base}); give a path inside it")
+        return resolved
     if in_ray_job_copy():
         return (RAY_JOB_FALLBACK_ROOT / p.name).resolve()
     return p.resolve()
@@ -41,3 +47,13 @@ def code_version() -> str:
     except (OSError, subprocess.TimeoutExpired):
         pass
     return "unknown (no git checkout: a Ray working-dir copy or an installed package)"
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler's stop, `kill`) is handled like Ctrl-C: the entry point prints an `error:` line and
+    the local task pool is stopped, instead of Python dying mid-write without a word."""
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)

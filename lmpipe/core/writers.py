@@ -11,6 +11,7 @@ import os
 import time
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
@@ -20,6 +21,19 @@ from lmpipe.core import schema
 from lmpipe.core.ledger import Ledger
 
 ROWS_PER_GROUP = 2_000  # row groups of a few MB: readers can stream them without holding a file in memory
+
+# Metadata an ExcludedWriter keeps without text (keep_text=False, --no-excluded-text): the pipeline's own codes,
+# scores and hashes, enough for per-language accounting (the filter report). Everything else is left out with the
+# text: input fields carried as metadata and the URL (its path and query can hold e-mails, phones ...) may hold
+# PII, and excluded documents never reach the pii stage. DOMAIN goes with the URL (a personal blog's host).
+EXCLUDED_METADATA_WITHOUT_TEXT = (
+    schema.SOURCE,
+    schema.LANG,
+    schema.LANG_SCORE,
+    schema.QUALITY_SCORE,
+    schema.CRAWL_DATE,
+    schema.DEDUP_CLUSTER,
+)
 
 
 class _AtomicParquet:
@@ -52,7 +66,10 @@ class _AtomicParquet:
 
 class ExcludedWriter:
     """Exclusion writer for one filter step (datatrove's `exclusion_writer` protocol: a context manager with
-    `write(doc, rank)`). Records the drop in the task's ledger and in `DIR/excluded/<step>-<task>.parquet`."""
+    `write(doc, rank)`). Records the drop in the task's ledger and in `DIR/excluded/<step>-<task>.parquet`.
+
+    `keep_text=False`: rows hold id, stage, reason and bytes; no text, and `metadata_json` only the keys of
+    EXCLUDED_METADATA_WITHOUT_TEXT (null when none)."""
 
     def __init__(self, output_dir: str, step: str, stage: str, ledger: Ledger, keep_text: bool = True):
         self.output_dir = output_dir
@@ -82,7 +99,14 @@ class ExcludedWriter:
 
     def _flush(self) -> None:
         if self._buffer:
-            self._file.write_table(schema.excluded_to_table(self._buffer, self.keep_text))
+            table = schema.excluded_to_table(self._buffer, self.keep_text)
+            if not self.keep_text:
+                table = table.set_column(
+                    table.schema.get_field_index("metadata_json"),
+                    schema.EXCLUDED_SCHEMA.field("metadata_json"),
+                    pa.array([_metadata_without_text(d) for d in self._buffer], pa.string()),
+                )
+            self._file.write_table(table)
             self._buffer = []
 
     def __exit__(self, exc_type, *_) -> None:
@@ -94,6 +118,11 @@ class ExcludedWriter:
         else:
             self._file.abort()
         self._file = None
+
+
+def _metadata_without_text(doc: Document) -> str | None:
+    kept = {k: doc.metadata[k] for k in EXCLUDED_METADATA_WITHOUT_TEXT if doc.metadata.get(k) is not None}
+    return orjson.dumps(kept, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode() if kept else None
 
 
 class DocumentWriter(PipelineStep):

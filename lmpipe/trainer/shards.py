@@ -25,12 +25,20 @@ Each shard is a contiguous stream of documents, each followed by EOS, in the shu
 stage; a document may continue in the next shard of its split. Training sample i of a shard is
 tokens[i*L : i*L + L + 1] (input = the first L, target = the last L): (n - 1) // L samples per shard of n tokens.
 
+Opening a split (ShardSet) asserts, before any sample is read: each file's size against its header's token count;
+every header field's range (eos_id below vocab_size, ...); seq_len, vocab_size, eos_id and tokenizer hash equal
+across the split's shards and equal to shards/pack.json's where it exists, and the split's shard, token and
+document counts equal to pack.json's; every shard but the last a whole number of seq_len sequences; every token id
+below vocab_size and num_documents EOS tokens (one chunked pass over the memory map). A failure is a ShardError
+naming the file and the field. The format and the exports to other trainers: docs/FORMATS.md.
+
 Only numpy and the standard library: the training machine cannot install the pipeline's dependencies.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +54,18 @@ HEADER_BYTES = HEADER_INTS * 4
 TOKEN_DTYPE = np.dtype("<u4")
 SPLITS = ("train", "val")
 MAX_SHARD_TOKENS = 2**31 - 1  # the token count is an int32 field (as in llm.c)
+# int32 index of each header field (the table above)
+HEADER_FIELDS = {
+    "num_tokens": 2,
+    "num_documents": 6,
+    "vocab_size": 7,
+    "eos_id": 8,
+    "seq_len": 9,
+    "split": 10,
+    "shard_index": 11,
+}
+CHECK_CHUNK_TOKENS = 1 << 24  # token-id checks at open read the memory map in chunks of 64 MiB
+MANIFEST = "pack.json"  # the pack stage's manifest beside the shards
 
 
 class ShardError(ValueError):
@@ -121,8 +141,17 @@ def read_header(path: str | os.PathLike) -> ShardHeader:
             f"{path}: unsupported shard version {h[1]}.{h[4]} with {h[5]}-byte tokens "
             f"(this reader: {LLMC_VERSION_UINT32}.{FORMAT_VERSION}, uint32)"
         )
-    if not 0 <= h[10] < len(SPLITS) or h[2] < 0 or h[7] <= 0 or not 0 <= h[8] < h[7] or h[9] <= 0:
-        raise ShardError(f"{path}: corrupt header fields {h[:12].tolist()}")
+    for bad, field, why in (
+        (h[2] < 0, "num_tokens", "negative"),
+        (h[6] < 0, "num_documents", "negative"),
+        (h[7] <= 0, "vocab_size", "not positive"),
+        (not 0 <= h[8] < h[7], "eos_id", f"not in [0, vocab_size {int(h[7])})"),
+        (h[9] <= 0, "seq_len", "not positive"),
+        (not 0 <= h[10] < len(SPLITS), "split", f"not one of 0..{len(SPLITS) - 1}"),
+        (h[11] < 0, "shard_index", "negative"),
+    ):
+        if bad:
+            raise ShardError(f"{path}: corrupt header field {field} = {int(h[HEADER_FIELDS[field]])} ({why})")
     expected = HEADER_BYTES + int(h[2]) * TOKEN_DTYPE.itemsize
     if size != expected:
         raise ShardError(
@@ -141,12 +170,52 @@ def read_header(path: str | os.PathLike) -> ShardHeader:
     )
 
 
-def open_tokens(path: str | os.PathLike) -> np.ndarray:
-    """The shard's tokens, memory-mapped read-only (after asserting the header)."""
+def check_tokens(path: str | os.PathLike, tokens: np.ndarray, header: ShardHeader) -> None:
+    """Assert the tokens against their header: every id below `vocab_size`, and `num_documents` EOS tokens.
+
+    One sequential pass over the memory map in chunks (memory stays bounded; about a second per GiB of tokens)."""
+    eos = 0
+    for lo in range(0, len(tokens), CHECK_CHUNK_TOKENS):
+        chunk = tokens[lo : lo + CHECK_CHUNK_TOKENS]
+        top = int(chunk.max())
+        if top >= header.vocab_size:
+            at = lo + int(np.argmax(chunk >= header.vocab_size))
+            raise ShardError(
+                f"{path}: token id {int(tokens[at])} at token {at} is not below header field vocab_size "
+                f"{header.vocab_size} (corrupt tokens or vocab_size)"
+            )
+        eos += int(np.count_nonzero(chunk == header.eos_id))
+    if eos != header.num_documents:
+        raise ShardError(
+            f"{path}: header field num_documents {header.num_documents}, but the shard holds {eos} EOS tokens "
+            f"(eos_id {header.eos_id})"
+        )
+
+
+def open_tokens(path: str | os.PathLike, *, check: bool = True) -> np.ndarray:
+    """The shard's tokens, memory-mapped read-only, after asserting the header against the file size and (with
+    `check`, the default) the token ids against the header (check_tokens)."""
     header = read_header(path)
     if header.num_tokens == 0:
         return np.zeros(0, dtype=TOKEN_DTYPE)
-    return np.memmap(path, dtype=TOKEN_DTYPE, mode="r", offset=HEADER_BYTES, shape=(header.num_tokens,))
+    tokens = np.memmap(path, dtype=TOKEN_DTYPE, mode="r", offset=HEADER_BYTES, shape=(header.num_tokens,))
+    if check:
+        check_tokens(path, tokens, header)
+    return tokens
+
+
+def read_manifest(folder: str | os.PathLike) -> dict | None:
+    """The pack stage's shards/pack.json in `folder`, or None where there is none."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ShardError(f"{path}: unreadable pack manifest ({e})") from e
+    if not isinstance(manifest, dict):
+        raise ShardError(f"{path}: pack manifest is not a JSON object")
+    return manifest
 
 
 def shards_dir(data: str | os.PathLike) -> Path:
@@ -169,9 +238,19 @@ class ShardSet:
         for path, h, i in zip(paths, self.headers, range(len(paths))):
             if h.split != split or h.shard_index != i:
                 raise ShardError(f"{path}: header says {h.split} shard {h.shard_index}, file name {split} shard {i}")
-            key = (h.vocab_size, h.eos_id, h.tokenizer_sha256)
-            if key != (first.vocab_size, first.eos_id, first.tokenizer_sha256):
-                raise ShardError(f"{path}: tokenizer {key} differs from {paths[0]}'s: shards of different packs")
+            for field in ("seq_len", "vocab_size", "eos_id", "tokenizer_sha256"):
+                if getattr(h, field) != getattr(first, field):
+                    raise ShardError(
+                        f"{path}: header field {field} {getattr(h, field)!r} differs from {paths[0].name}'s "
+                        f"{getattr(first, field)!r}: corrupt header or shards of different packs"
+                    )
+            # every shard but a split's last holds whole sequences (the pack stage's sequences_per_shard * seq_len)
+            if i < len(paths) - 1 and h.num_tokens % h.seq_len:
+                raise ShardError(
+                    f"{path}: header field num_tokens {h.num_tokens} is no multiple of header field seq_len "
+                    f"{h.seq_len} (only a split's last shard may hold a partial sequence)"
+                )
+        self._check_manifest(folder, split)
         if tokenizer_sha256 is not None and tokenizer_sha256 != first.tokenizer_sha256:
             raise ShardError(
                 f"shards in {folder} were made with tokenizer sha256 {first.tokenizer_sha256[:16]}..., "
@@ -183,6 +262,32 @@ class ShardSet:
         self.tokens = [open_tokens(p) for p in paths]
         self.num_tokens = sum(h.num_tokens for h in self.headers)
         self.num_documents = sum(h.num_documents for h in self.headers)
+
+    def _check_manifest(self, folder: Path, split: str) -> None:
+        """Assert the headers against the pack manifest (shards/pack.json), where there is one."""
+        manifest = read_manifest(folder)
+        if manifest is None:
+            return
+        where = folder / MANIFEST
+        first = self.headers[0]
+        for field in ("seq_len", "vocab_size", "eos_id", "tokenizer_sha256"):
+            if field in manifest and manifest[field] != getattr(first, field):
+                raise ShardError(
+                    f"{self.paths[0]}: header field {field} {getattr(first, field)!r}, but {where} says "
+                    f"{manifest[field]!r}"
+                )
+        expected = (manifest.get("splits") or {}).get(split) or {}
+        found = {
+            "shards": len(self.paths),
+            "tokens": sum(h.num_tokens for h in self.headers),
+            "documents": sum(h.num_documents for h in self.headers),
+        }
+        for key, value in found.items():
+            if key in expected and expected[key] != value:
+                raise ShardError(
+                    f"{folder}: the {split} shards hold {value:,} {key}, {where} says {expected[key]:,} "
+                    f"(missing, truncated or extra shard files?)"
+                )
 
     def samples(self, seq_len: int) -> np.ndarray:
         """(shard, start) of every training sample of `seq_len` (+1 target token), as an int64 array (n, 2)."""

@@ -43,6 +43,11 @@ class FilterConfig:
     # Signals (`gopher.word_count`, ...) stay in the metadata of kept documents: about 1 KB each in metadata_json.
     # False keeps them only on excluded documents (where the report reads them).
     signals_in_kept: bool = True
+    # Quote excluded documents (id and first EXAMPLE_CHARS characters) in DIR/report.md. Off by default: the
+    # filter stage runs before pii, so its examples are unscrubbed text (phones, e-mails, resident registration
+    # numbers ...) and its ids may hold PII too; a report is shared more widely than the data. Off, the report
+    # still gives every reason's share and the signals (numbers, the matched list entry) of a few examples.
+    report_examples: bool = False
 
 
 def build_filter(cfg: FilterConfig) -> list:
@@ -98,7 +103,8 @@ def _excluded(out_dir: Path):
 
 
 def filter_finalize(out_dir: Path, cfg: FilterConfig, stats: dict) -> dict:
-    """Writes DIR/report.md: share of documents removed per reason and language, 3 examples per reason."""
+    """Writes DIR/report.md: share of documents removed per reason and language, 3 examples per reason (their
+    signals only, unless FilterConfig.report_examples: then also their ids and text)."""
     kept = _kept_langs(out_dir)
     removed: dict[str, Counter] = defaultdict(Counter)  # lang -> reason -> documents
     examples: dict[str, list[dict]] = defaultdict(list)
@@ -124,13 +130,25 @@ def filter_finalize(out_dir: Path, cfg: FilterConfig, stats: dict) -> dict:
         lines.append(f"| `{reason}` | " + " | ".join(cells) + " |")
     cells = [_share(sum(removed[lang].values()), totals[lang]) for lang in langs]
     lines.append("| **all reasons** | " + " | ".join(f"**{c}**" for c in cells) + " |")
-    lines += ["", f"## Examples ({REPORT_EXAMPLES} per reason, first {EXAMPLE_CHARS} characters)", ""]
+    if cfg.report_examples:
+        lines += ["", f"## Examples ({REPORT_EXAMPLES} per reason, first {EXAMPLE_CHARS} characters)", ""]
+    else:
+        lines += ["", f"## Signals of {REPORT_EXAMPLES} excluded documents per reason", ""]
+        lines += [
+            "Documents are not quoted: this stage runs before pii, so their text and ids are unscrubbed "
+            "(set `report_examples=true` to quote them).",
+            "",
+        ]
     for reason in reasons:
         lines += [f"### `{reason}`", ""]
         for ex in examples[reason]:
             family = reason.split(".")[0] + "."
             signals = {k: v for k, v in ex["meta"].items() if k.startswith(family) or k == URL_MATCH}
-            lines.append(f"- `{ex['id']}` ({ex['lang']}) signals: `{json.dumps(signals, ensure_ascii=False)}`")
+            signals_md = f"signals: `{json.dumps(signals, ensure_ascii=False)}`"
+            if not cfg.report_examples:
+                lines.append(f"- ({ex['lang']}) {signals_md}")
+                continue
+            lines.append(f"- `{ex['id']}` ({ex['lang']}) {signals_md}")
             text = "(text not kept: run without --no-excluded-text)" if ex["text"] is None else ex["text"]
             quoted = text[:EXAMPLE_CHARS].replace("\n", " ⏎ ").replace("`", "'")
             lines.append(f"  > {quoted}{' …' if len(text) > EXAMPLE_CHARS else ''}")

@@ -59,6 +59,12 @@ class Finding:
     score: float
 
 
+def may_hold_pii(text: str) -> bool:
+    """False when no trigger matches `text`: nothing for presidio to look at (NER mode aside). The stage asks this
+    first for each of the many short metadata strings, most of which hold no digit run, ':' pair or '@'."""
+    return any(trigger.search(text) is not None for _, trigger in _TRIGGERS)
+
+
 def build_analyzer(ner_model: str | None = None):
     """An offline presidio AnalyzerEngine with our recognizers; with `ner_model`, also spaCy PERSON/LOCATION.
 
@@ -208,9 +214,22 @@ class PiiScrubber:
             findings.append(Finding(start, end, r.entity_type, r.score))
         return findings
 
-    def scrub(self, text: str, placeholder: str = "<{entity}>", placeholders: dict | None = None):
-        """(new text, Counter of entity type -> replacements). Values never leave this function."""
-        findings = self.find(text)
+    def scrub(self, text: str, placeholder: str = "<{entity}>", placeholders: dict | None = None, context: str = ""):
+        """(new text, Counter of entity type -> replacements). Values never leave this function.
+
+        `context`: words read before `text` only for the recognizers' context checks, never changed or returned:
+        the field name of a short value ("phone" for a metadata field "phone": "01012345678").
+        """
+        if context:
+            offset = len(context) + 2
+            # a finding that reaches into `text` from the context is cut at its start, never left in
+            findings = [
+                Finding(max(f.start, offset) - offset, f.end - offset, f.entity, f.score)
+                for f in self.find(f"{context}: {text}")
+                if f.end > offset
+            ]
+        else:
+            findings = self.find(text)
         if not findings:
             return text, Counter()
         out, pos, counts = [], 0, Counter()
