@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,13 +14,23 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 
+# Every test session gets its own empty HOME, set here at import (before any test module imports lmpipe or ray, some
+# of which read ~ at import) and so inherited by every subprocess a test starts (job_env copies os.environ). Nothing
+# a test does lands in the real one: an embedded ray.init() writes ~/.ray/auth_token, jobs write ~/lmpipe-runs,
+# caches go to ~/.cache. Removed at exit.
+REAL_HOME = os.environ.get("HOME")
+TEST_HOME = Path(tempfile.mkdtemp(prefix="lmpipe-test-home-"))
+os.environ["HOME"] = str(TEST_HOME)
+atexit.register(shutil.rmtree, TEST_HOME, ignore_errors=True)
+
 # Workers spawned by the stage runner must find the package; it is installed editable, this is for plain checkouts.
 os.environ.setdefault("PYTHONPATH", str(REPO))
 
 
 def job_env(**extra: str) -> dict:
     """Environment for a job or `ray` subprocess: this venv's `python` and `ray` first on PATH, and no RAY_* from
-    this process (an in-process ray.init() of another test leaves e.g. RAY_AUTH_MODE=token behind)."""
+    this process (an in-process ray.init() of another test leaves e.g. RAY_AUTH_MODE=token behind). HOME is the
+    session's temporary one (TEST_HOME) unless given in extra."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)

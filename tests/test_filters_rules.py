@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 from datatrove.data import Document
@@ -272,3 +273,25 @@ def test_fineweb_korean_sentence_endings_count_as_terminal():
 def test_thresholds_none_disable_rules():
     off = dataclasses.replace(KO, gopher=dataclasses.replace(KO.gopher, min_words=None, min_stop_words=None))
     assert run(GopherQualityFilter, "페이지를 찾을 수 없습니다.", "ko", ko=off)[0] is True
+
+
+def test_ngram_counts_match_the_reference_on_small_and_huge_vocabularies():
+    # Word n-grams are counted as int keys, or as rows of ids when vocab**n would overflow int64 (70,000 distinct
+    # words at n=5): both paths must give datatrove's duplicate count and Counter.most_common's top n-gram
+    # (ties: the n-gram seen first).
+    from collections import Counter
+
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
+
+    rng = random.Random(7)
+    for vocab_size in (3, 40, 70_000):
+        vocab = [f"w{i}" for i in range(vocab_size)]
+        for _ in range(20):
+            words = [rng.choice(vocab) for _ in range(rng.randint(6, 1500))]
+            words += words[: len(words) // 3]  # a repeated block
+            fast = gopher.duplicate_ngram_chars(words)
+            assert all(fast[n] == find_all_duplicate(words, n) for n in range(5, 11))
+            for n in (2, 3, 4):
+                gram, count = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)[0]
+                expected = (sum(map(len, gram)) + n - 1) * count if count > 1 else 0
+                assert gopher.top_ngram_chars(words, n) == expected

@@ -31,6 +31,9 @@ POLICY_PHRASES = (
     "개인정보처리방침", "개인정보 처리방침", "개인정보취급방침", "이용약관", "쿠키를 사용", "쿠키 사용", "쿠키 정책",
 )  # fmt: skip
 JAVASCRIPT = ("javascript", "자바스크립트")
+# One regex pass per line instead of a Python loop over the phrases (a generator per line was 10% of the stage).
+_POLICY_RE = re.compile("|".join(map(re.escape, POLICY_PHRASES)))
+_JAVASCRIPT_RE = re.compile("|".join(map(re.escape, JAVASCRIPT)))
 # A sentence ends at terminal punctuation (and closing quotes/brackets) followed by whitespace or the end.
 _SENTENCE_END = re.compile(r"[.!?。？！]+[\"'”’」』)\]]*(?=\s|$)")
 
@@ -55,16 +58,16 @@ class C4LineCleaner(Transform):
     def line_problem(self, line: str, lang: str) -> str | None:
         r = self.rules[lang].c4
         words = line.split()
-        if r.max_word_chars is not None and any(len(w) > r.max_word_chars for w in words):
+        if r.max_word_chars is not None and max(map(len, words), default=0) > r.max_word_chars:
             return "too_long_word"
         if r.drop_lines_without_terminal_punct and (not line.endswith(TERMINAL_PUNCT) or line.endswith("...")):
             return "no_terminal_punct"
         if r.min_words_per_line is not None and len(words) < r.min_words_per_line:
             return "too_few_words"
         lower = line.lower()
-        if r.drop_javascript_lines and any(j in lower for j in JAVASCRIPT):
+        if r.drop_javascript_lines and _JAVASCRIPT_RE.search(lower):
             return "javascript"
-        if r.drop_policy_lines and any(p in lower for p in POLICY_PHRASES):
+        if r.drop_policy_lines and _POLICY_RE.search(lower):
             return "policy"
         return None
 

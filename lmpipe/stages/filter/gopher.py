@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections import Counter
 from itertools import accumulate
+
+import numpy as np
 
 from lmpipe.stages.filter.analysis import TextView
 from lmpipe.stages.filter.base import RuleFilter, above, below
@@ -108,20 +109,50 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def top_ngram_chars(words: list[str], n: int) -> int:
+def word_ids(words: list[str]) -> tuple[np.ndarray, int]:
+    """Each word as an int (ids in first-occurrence order) and the number of distinct words: n-grams of ints hash
+    and compare far faster than tuples of strings (Counter over string tuples was the filter stage's top cost)."""
+    index = {w: i for i, w in enumerate(dict.fromkeys(words))}  # first-occurrence order, built in C
+    seq = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+    return seq, len(index)
+
+
+def _gram_keys(seq: np.ndarray, vocab: int, n: int) -> np.ndarray:
+    """One array row per n-gram position: a single int64 key when vocab**n fits, else the n ids as columns."""
+    m = len(seq) - n + 1
+    if vocab**n < 2**62:
+        keys = seq[:m].copy()
+        for j in range(1, n):
+            keys = keys * vocab + seq[j : j + m]
+        return keys
+    return np.lib.stride_tricks.sliding_window_view(seq, n)
+
+
+def _unique(keys: np.ndarray, **kw):
+    return np.unique(keys, axis=0 if keys.ndim == 2 else None, **kw)
+
+
+def top_ngram_chars(words: list[str], n: int, ids: tuple[np.ndarray, int] | None = None) -> int:
     """Characters covered by the most frequent n-gram (joined with spaces) times its count; 0 if no n-gram repeats.
 
     datatrove counts the top n-gram even when it occurs once, which drops every short text (a 30-character review's
     first 2-gram covers 20% of it); Gopher's rule is about repetition, so a single occurrence counts 0 here.
+    Ties go to the n-gram seen first, as `Counter.most_common(1)` over the n-grams in text order does.
     """
     if len(words) < n:
         return 0
-    counts = Counter(zip(*(words[i:] for i in range(n))))
-    gram, count = counts.most_common(1)[0]
-    return (sum(map(len, gram)) + n - 1) * count if count > 1 else 0
+    seq, vocab = ids if ids is not None else word_ids(words)
+    _, first, counts = _unique(_gram_keys(seq, vocab, n), return_index=True, return_counts=True)
+    count = int(counts.max())
+    if count < 2:
+        return 0
+    i = int(first[counts == count].min())
+    return (sum(len(w) for w in words[i : i + n]) + n - 1) * count
 
 
-def duplicate_ngram_chars(words: list[str], ns: range = range(5, 11)) -> dict[int, int]:
+def duplicate_ngram_chars(
+    words: list[str], ns: range = range(5, 11), ids: tuple[np.ndarray, int] | None = None
+) -> dict[int, int]:
     """For each n in `ns`: characters in n-grams already seen earlier (joined without spaces), jumping past each
     repeat; the result of datatrove's find_all_duplicate, computed faster.
 
@@ -133,13 +164,12 @@ def duplicate_ngram_chars(words: list[str], ns: range = range(5, 11)) -> dict[in
     n0 = ns[0]
     if len(words) <= n0:
         return out
-    ids: dict[str, int] = {}
-    seq = [ids.setdefault(w, len(ids)) for w in words]  # int ids: cheap n-gram tuples
-    grams = list(zip(*(seq[i:] for i in range(n0))))
-    counts = Counter(grams)
-    if counts.most_common(1)[0][1] < 2:
+    seq_arr, vocab = ids if ids is not None else word_ids(words)
+    _, inverse, counts = _unique(_gram_keys(seq_arr, vocab, n0), return_inverse=True, return_counts=True)
+    if counts.max() < 2:
         return out
-    candidates = [i for i, g in enumerate(grams) if counts[g] > 1]
+    candidates = np.flatnonzero(counts[inverse.reshape(-1)] > 1).tolist()
+    seq = seq_arr.tolist()
     prefix = [0, *accumulate(map(len, words))]
     for n in ns:
         seen: set[tuple[int, ...]] = set()
@@ -183,9 +213,10 @@ class GopherRepetitionFilter(RuleFilter):
             "dup_line_char_ratio": dup_line_chars / n_chars,
         }
         words = v.words
+        ids = word_ids(words)
         for n in (2, 3, 4):
-            s[f"top_{n}gram_char_ratio"] = top_ngram_chars(words, n) / n_chars
-        for n, chars in duplicate_ngram_chars(words).items():
+            s[f"top_{n}gram_char_ratio"] = top_ngram_chars(words, n, ids) / n_chars
+        for n, chars in duplicate_ngram_chars(words, ids=ids).items():
             s[f"dup_{n}gram_char_ratio"] = chars / n_chars
         return s
 
