@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-slow test-browser lint clean-runs
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed, found " + sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian, apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,train]"  # train: torch 2.13.0, the local CPU build
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,train]"  # exact versions tested; train: torch 2.13.0 (CPU)
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -323,5 +323,8 @@ def _write_transformers_files(out: Path) -> None:
             "add_eos_token": False,
             "clean_up_tokenization_spaces": False,  # would change decoded text (" ," -> ",")
             "model_max_length": 1_000_000_000,
+            # A literal "<|end_of_text|>" in a document is text, as in `load_tokenizer` (encode_special_tokens):
+            # without this, transformers would encode it as the real EOS and web text could forge a boundary.
+            "split_special_tokens": True,
         },
     )

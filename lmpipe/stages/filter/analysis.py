@@ -69,11 +69,12 @@ class TextView:
         return len(_LETTERLESS_WORD.findall(self._joined_words))
 
 
-# id(doc) -> the view of its text; sized for two batches (steps.BATCH_DOCS each). A hit also checks that the text
-# is the same object, so a reused id (a document freed, another allocated there) or a rewritten text never
-# returns a stale view.
+# id(doc) -> the view of its text, for four batches (steps.BATCH_DOCS each): chained steps cut their batches at
+# different documents, so one step's batch spans two of the step before it (with two batches, a third of the
+# Korean documents were parsed again). A hit also checks that the text is the same object, so a reused id (a
+# document freed, another allocated there) or a rewritten text never returns a stale view.
 _views: dict[int, TextView] = {}
-MAX_VIEWS = 2 * BATCH_DOCS
+MAX_VIEWS = 4 * BATCH_DOCS
 
 
 def view(doc: Document) -> TextView:
