@@ -156,3 +156,78 @@ def test_object_store_urls_fail_at_start_and_create_nothing(tmp_path, url):
     assert list(tmp_path.iterdir()) == []  # no local folder named s3:/bucket/out
     out = _cli("run", "ingest", "--input", "ftp://host/in", "--output", str(tmp_path / "o"))
     assert out.returncode == 2 and "ftp:// is not supported" in out.stderr and not (tmp_path / "o").exists()
+
+
+JOB = [sys.executable, "jobs/full.py", "--config", "jobs/configs/sample.yaml"]
+
+
+def _job(tmp_path: Path, *args: str, config: str | None = None) -> subprocess.CompletedProcess:
+    from conftest import job_env
+
+    cmd = JOB if config is None else [sys.executable, "jobs/full.py", "--config", config]
+    env = job_env(PIPELINE_OUTPUT_ROOT=str(tmp_path / "root"))
+    return subprocess.run([*cmd, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_typo_in_the_last_stage_fails_before_the_first_stage_runs(tmp_path):
+    # `stages.pack.seq_lenn` once failed only after seven stages had run
+    out = _job(tmp_path, "--set", "stages.pack.seq_lenn=512")
+    assert out.returncode == 2 and "unknown config key(s) seq_lenn in stages.pack" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "root" / "runs").exists()
+
+
+def test_output_dir_cannot_escape_the_output_root(tmp_path):
+    out = _job(tmp_path, "--set", "output_dir=../../escaped")
+    assert out.returncode == 2 and "leaves $PIPELINE_OUTPUT_ROOT" in out.stderr
+    assert not (tmp_path / "escaped").exists() and "Traceback" not in out.stderr
+
+
+def test_broken_yaml_is_an_error_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ninputs: [ {path: samples/corpus\n")
+    out = _job(tmp_path, config=str(bad))
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "is not valid YAML" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_an_output_that_is_a_file_or_unwritable_is_an_error_line(tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    out = _cli("run", "ingest", "--input", "samples/corpus/ko_kobill.jsonl.gz", "--output", str(target))
+    assert out.returncode == 2 and "exists and is not a folder" in out.stderr and "Traceback" not in out.stderr
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permission bits: make the path unusable another way
+            locked.chmod(0o700)
+            (locked / "x").write_text("")
+            target_dir = locked / "x" / "out"  # a folder below a file: ENOTDIR
+        else:
+            target_dir = locked / "out"
+        out = _cli("run", "ingest", "--input", "samples/corpus/ko_kobill.jsonl.gz", "--output", str(target_dir))
+        assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert "Traceback" not in out.stderr
+    finally:
+        locked.chmod(0o700)
+
+
+def test_sigterm_is_an_error_line_and_stops_the_workers(samples, tmp_path):
+    src = samples / "corpus"
+    cmd = [sys.executable, "-m", "lmpipe", "run", "ingest", "--input", str(src), str(samples / "warc"),
+           "--output", str(tmp_path / "o"), "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "o" / "_logs").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    from test_local_workers import _alive, _children
+
+    time.sleep(1.0)
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    deadline = time.time() + 20
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert workers and not any(_alive(w) for w in workers)
+    assert proc.returncode == 130 and "error: interrupted" in err and "Traceback" not in err
