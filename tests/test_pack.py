@@ -163,3 +163,35 @@ def test_cli_rejects_missing_tokenizer(tmp_path, samples, capsys):
         ]
     )
     assert rc == 2 and "no tokenizer at" in capsys.readouterr().err
+
+
+def test_bucketed_shuffle_in_bounded_memory_is_exact_and_task_independent(samples, tmp_path, monkeypatch):
+    # Buckets of ~8 KB of tokens force hundreds of buckets on the samples: every document still lands once, with
+    # its exact tokens, and the order is the same whatever the number of tasks (part files) of the stage.
+    from lmpipe.core.runner import RunConfig
+    from lmpipe.stages.pack import packing
+
+    monkeypatch.setattr(packing, "BUCKET_BYTES", 8 << 10)
+    cfg = PackConfig(tokenizer=str(TOKENIZER), seq_len=SEQ_LEN, sequences_per_shard=1024, val_fraction=0.05)
+    inputs = [InputSpec(str(samples / "corpus"))]
+    a = run_stage(STAGES["pack"], cfg, inputs, tmp_path / "a", RunConfig(tasks=1)).stats
+    b = run_stage(STAGES["pack"], cfg, inputs, tmp_path / "b", RunConfig(tasks=5)).stats
+    assert a["pack"]["shuffle_buckets"] > 100
+    tok = Tokenizer.from_file(str(TOKENIZER))
+    texts = kept_texts(tmp_path / "a")
+    for split in ("train", "val"):
+        order_a = pq.read_table(tmp_path / "a" / "shards" / f"index-{split}.parquet").column("id").to_pylist()
+        order_b = pq.read_table(tmp_path / "b" / "shards" / f"index-{split}.parquet").column("id").to_pylist()
+        assert order_a == order_b and len(set(order_a)) == len(order_a)
+        docs = split_documents(tmp_path / "a", split)
+        assert len(docs) == len(order_a)
+        assert all(tok.decode(ids, skip_special_tokens=False) == texts[i] for i, ids in zip(order_a, docs))
+    assert sorted(texts) == sorted(
+        i
+        for s in ("train", "val")
+        for i in pq.read_table(tmp_path / "a" / "shards" / f"index-{s}.parquet")["id"].to_pylist()
+    )
+    for s in ("train", "val"):
+        assert (tmp_path / "a" / "shards" / f"{s}-00000.bin").read_bytes() == (
+            tmp_path / "b" / "shards" / f"{s}-00000.bin"
+        ).read_bytes()

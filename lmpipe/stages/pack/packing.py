@@ -4,6 +4,7 @@ write the shards. See lmpipe.stages.pack.stage for the steps and lmpipe.trainer.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,30 +26,128 @@ def tokenizer_info(cfg: PackConfig) -> TokenizerInfo:
 
 
 def _tokenize_all(parts: list[Path], tokens_dir: Path, info: TokenizerInfo, cfg: PackConfig) -> list[dict]:
-    args = [(str(p), str(tokens_dir), info, cfg.eos_token, cfg.verify_roundtrip) for p in parts]
+    return _map(tokenize_part, [(str(p), str(tokens_dir), info, cfg.eos_token, cfg.verify_roundtrip) for p in parts])
+
+
+def _scores(ids: list[str], seed: int) -> np.ndarray:
+    """Seeded hash of each id in [0, 1): the train/validation split (stable when other documents come or go)."""
+    u = np.array(
+        [int.from_bytes(hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest(), "little") for i in ids],
+        dtype=np.uint64,
+    )
+    return u.astype(np.float64) / 2.0**64
+
+
+def _buckets(ids: list[str], seed: int, n_buckets: int) -> np.ndarray:
+    """Seeded hash of each id to a bucket of the shuffle (independent of the split's hash)."""
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(f"{seed}/b:{i}".encode(), digest_size=8).digest(), "little") % n_buckets
+         for i in ids],
+        dtype=np.int64,
+    )  # fmt: skip
+
+
+# The shuffle is external, in bounded memory whatever the corpus size (issue 17: the driver once held one index
+# row per document, "fine to ~100M documents"):
+#   scatter  one task per part file: each document to its split (seeded hash of the id) and to one of B buckets
+#            (another seeded hash), its tokens written grouped by bucket (one Parquet row group per bucket)
+#   shuffle  one task per (split, bucket): the bucket's documents from every part, in part order, permuted by
+#            a generator seeded with (seed, split, bucket) over the documents sorted by id, as one token stream
+#   shards   the split's stream is its buckets in order; each shard is a fixed-size cut of it
+# B is sized so one bucket holds about BUCKET_BYTES of tokens: no task holds more than one bucket. The result
+# depends on the seed and the documents, never on the number of workers or tasks.
+BUCKET_BYTES = 256 << 20
+INDEX_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("n_tokens", pa.int64())])
+
+
+def scatter_part(tokens_bin: str, index_path: str, out_dir: str, seed: int, n_buckets: int, val_ids: set) -> dict:
+    """Split one tokenized part into its train and validation documents, grouped by bucket:
+    out_dir/<split>/<part>.bin (tokens, buckets in order) and .parquet (id, n_tokens; row group k = bucket k)."""
+    index = pq.read_table(index_path)
+    ids = index.column("id").to_pylist()
+    lengths = index.column("n_tokens").to_numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    tokens = open_tokens(tokens_bin, check=False)  # written and header-checked by this stage's tokenize step
+    is_val = np.array([i in val_ids for i in ids], dtype=bool) if val_ids else np.zeros(len(ids), dtype=bool)
+    bucket = _buckets(ids, seed, n_buckets)
+    name = Path(tokens_bin).stem
+    counts = {}
+    for split, mask in (("train", ~is_val), ("val", is_val)):
+        members = np.flatnonzero(mask)
+        members = members[np.argsort(bucket[members], kind="stable")]  # by bucket, part order within one
+        folder = Path(out_dir) / split
+        folder.mkdir(parents=True, exist_ok=True)
+        chunks = [tokens[starts[d] : starts[d + 1]] for d in members]
+        stream = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint32)
+        tmp_bin = folder / f"{name}.bin.tmp"
+        stream.astype(np.uint32, copy=False).tofile(tmp_bin)
+        tmp_idx = folder / f"{name}.parquet.tmp"
+        with pq.ParquetWriter(tmp_idx, INDEX_SCHEMA, compression="zstd") as writer:
+            b_of = bucket[members]
+            bounds = np.searchsorted(b_of, np.arange(n_buckets + 1))
+            for k in range(n_buckets):  # one row group per bucket, empty ones included: row group k = bucket k
+                rows = members[bounds[k] : bounds[k + 1]]
+                writer.write_table(
+                    pa.table({"id": [ids[d] for d in rows], "n_tokens": lengths[rows]}, schema=INDEX_SCHEMA)
+                )
+        offsets = np.concatenate([[0], np.cumsum(lengths[members])])[bounds]  # token offset of each bucket
+        np.save(folder / f"{name}.offsets.npy", offsets.astype(np.int64))
+        tmp_bin.replace(folder / f"{name}.bin")
+        tmp_idx.replace(folder / f"{name}.parquet")
+        counts[split] = len(members)
+    return counts
+
+
+def shuffle_bucket(scatter_dir: str, split: str, k: int, parts: list[str], seed: int, out_dir: str) -> dict:
+    """Bucket k of a split: its documents from every part (in part order), permuted with (seed, split, k)."""
+    ids: list[str] = []
+    chunks: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    for name in parts:
+        folder = Path(scatter_dir) / split
+        group = pq.ParquetFile(folder / f"{name}.parquet").read_row_group(k)
+        n = group.column("n_tokens").to_numpy().astype(np.int64)
+        if not len(n):
+            continue
+        lo, hi = np.load(folder / f"{name}.offsets.npy")[k : k + 2]  # this bucket's tokens in the part's file
+        piece = np.fromfile(folder / f"{name}.bin", dtype=np.uint32, count=int(hi - lo), offset=int(lo) * 4)
+        starts = np.concatenate([[0], np.cumsum(n)])
+        chunks += [piece[starts[j] : starts[j + 1]] for j in range(len(n))]
+        ids += group.column("id").to_pylist()
+        lengths.append(n)
+    # Sorted by id before the seeded permutation: the order depends on the documents, not on how the stage's
+    # tasks split them into part files.
+    by_id = sorted(range(len(ids)), key=ids.__getitem__)
+    order = np.asarray(by_id, dtype=np.int64)[
+        np.random.default_rng([seed, SPLITS.index(split), k]).permutation(len(ids))
+    ]
+    n_tokens = np.concatenate(lengths)[order] if lengths else np.zeros(0, dtype=np.int64)
+    stream = np.concatenate([chunks[j] for j in order]) if len(order) else np.zeros(0, dtype=np.uint32)
+    folder = Path(out_dir) / split
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"bucket-{k:05d}.bin.tmp"
+    stream.astype(np.uint32, copy=False).tofile(tmp)
+    pq.write_table(
+        pa.table({"id": [ids[j] for j in order], "n_tokens": n_tokens}, schema=INDEX_SCHEMA),
+        folder / f"bucket-{k:05d}.parquet",
+        compression="zstd",
+    )
+    tmp.replace(folder / f"bucket-{k:05d}.bin")
+    return {"documents": len(order), "tokens": int(n_tokens.sum())}
+
+
+def _map(fn, args: list[tuple]) -> list:
+    """Run `fn(*a)` for each `a`: as Ray tasks when Ray is up (one CPU each), else here, one after another."""
     try:
         import ray
 
         on_ray = ray.is_initialized()
     except ImportError:
         on_ray = False
-    if on_ray and len(parts) > 1:
-        remote = ray.remote(num_cpus=1)(tokenize_part)
+    if on_ray and len(args) > 1:
+        remote = ray.remote(num_cpus=1)(fn)
         return ray.get([remote.remote(*a) for a in args])
-    return [tokenize_part(*a) for a in args]
-
-
-def _val_mask(ids: list[str], seed: int, fraction: float) -> np.ndarray:
-    """Seeded hash of each id in [0, 1) below `fraction`; at least one document when fraction > 0."""
-    u = np.array(
-        [int.from_bytes(hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest(), "little") for i in ids],
-        dtype=np.uint64,
-    )
-    scores = u.astype(np.float64) / 2.0**64
-    mask = scores < fraction
-    if fraction > 0 and not mask.any() and len(ids) > 1:
-        mask[int(np.argmin(scores))] = True
-    return mask
+    return [fn(*a) for a in args]
 
 
 def pack_shards(out: Path, cfg: PackConfig) -> dict:
@@ -57,34 +156,30 @@ def pack_shards(out: Path, cfg: PackConfig) -> dict:
     tokens_dir = out / "_pack" / "tokens"
     results = _tokenize_all(parts, tokens_dir, info, cfg)
     mismatches = sum(r["roundtrip_mismatches"] for r in results)
-
-    # One row per document across all parts: where its tokens are.
-    ids: list[str] = []
-    part_of, offset_of, length_of = [], [], []
-    token_files = []
-    for p, part in enumerate(parts):
-        index = pq.read_table(tokens_dir / part.name)
-        lengths = index.column("n_tokens").to_numpy()
-        ids.extend(index.column("id").to_pylist())
-        part_of.append(np.full(len(lengths), p, dtype=np.int64))
-        offset_of.append(np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))
-        length_of.append(lengths.astype(np.int64))
-        token_files.append(open_tokens(tokens_dir / part.with_suffix(".bin").name))
-    if not ids:
+    total_docs, total_tokens = sum(r["documents"] for r in results), sum(r["tokens"] for r in results)
+    if not total_docs:
         raise StageError("pack: no documents to pack")
-    part_of, offset_of, length_of = (np.concatenate(a) for a in (part_of, offset_of, length_of))
+    names = [p.stem for p in parts]
+    val_ids = _validation_ids(tokens_dir, names, cfg)
+    n_buckets = max(1, -(-total_tokens * 4 // BUCKET_BYTES))
+    work = out / "_pack" / "shuffle"
+    shutil.rmtree(work, ignore_errors=True)  # derived from the token files alone: redone whole, never mixed
+    scattered = work / "scatter"
+    _map(
+        scatter_part,
+        [(str(tokens_dir / f"{n}.bin"), str(tokens_dir / f"{n}.parquet"), str(scattered), cfg.seed, n_buckets,
+          val_ids) for n in names],
+    )  # fmt: skip
+    buckets = work / "buckets"
+    jobs = [(str(scattered), split, k, names, cfg.seed, str(buckets)) for split in SPLITS for k in range(n_buckets)]
+    _map(shuffle_bucket, jobs)
 
     shards_out = out / "shards"
     shards_out.mkdir(exist_ok=True)
     for old in shards_out.glob("*-*.bin"):  # a re-run may write fewer shards: none of an older run may survive
         old.unlink()
-    val = _val_mask(ids, cfg.seed, cfg.val_fraction)
-    report = {}
-    for split, members in (("train", np.flatnonzero(~val)), ("val", np.flatnonzero(val))):
-        order = members[np.random.default_rng([cfg.seed, SPLITS.index(split)]).permutation(len(members))]
-        report[split] = _write_split(
-            shards_out, split, order, ids, part_of, offset_of, length_of, token_files, info, cfg
-        )
+    report = {split: _write_split(shards_out, split, buckets / split, n_buckets, info, cfg) for split in SPLITS}
+    shutil.rmtree(work, ignore_errors=True)
     manifest = {
         "format": "lmpipe.trainer.shards (llm.c header v2 + ours v1, uint32 tokens)",
         "tokenizer": info.path,
@@ -94,6 +189,7 @@ def pack_shards(out: Path, cfg: PackConfig) -> dict:
         "eos_id": info.eos_id,
         "seq_len": cfg.seq_len,
         "seed": cfg.seed,
+        "shuffle_buckets": n_buckets,
         "splits": report,
         "roundtrip_mismatches": mismatches,
     }
@@ -105,27 +201,73 @@ def pack_shards(out: Path, cfg: PackConfig) -> dict:
     return {"pack": manifest}
 
 
-def _write_split(shards_out, split, order, ids, part_of, offset_of, length_of, token_files, info, cfg) -> dict:
+def _validation_ids(tokens_dir: Path, names: list[str], cfg: PackConfig) -> set:
+    """Ids of the validation documents: seeded hash below val_fraction; at least one when the fraction is > 0.
+
+    Streams the id column part by part; what it keeps is the validation ids (val_fraction of the corpus, 0.5%
+    by default) and the one lowest score."""
+    val: set = set()
+    best: tuple[float, str] | None = None
+    total = 0
+    for n in names:
+        ids = pq.read_table(tokens_dir / f"{n}.parquet", columns=["id"]).column("id").to_pylist()
+        if not ids:
+            continue
+        scores = _scores(ids, cfg.seed)
+        val.update(ids[j] for j in np.flatnonzero(scores < cfg.val_fraction))
+        j = int(np.argmin(scores))
+        if best is None or scores[j] < best[0]:
+            best = (float(scores[j]), ids[j])
+        total += len(ids)
+    if cfg.val_fraction > 0 and not val and total > 1:
+        val.add(best[1])
+    return val
+
+
+def _write_split(shards_out: Path, split: str, buckets: Path, n_buckets: int, info, cfg) -> dict:
+    """The split's stream (its buckets in order) cut into shards of seq_len * sequences_per_shard tokens, and
+    index-<split>.parquet (id, shard, offset, n_tokens), both written bucket by bucket in bounded memory."""
     shard_tokens = cfg.seq_len * cfg.sequences_per_shard
-    lengths = length_of[order]
-    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)  # offset of each doc in the split stream
-    total = int(starts[-1])
+    bins = [buckets / f"bucket-{k:05d}.bin" for k in range(n_buckets)]
+    sizes = [p.stat().st_size // 4 for p in bins]
+    total = int(sum(sizes))
     n_shards = max(1, -(-total // shard_tokens))
+    bucket_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    index_schema = pa.schema(
+        [("id", pa.string()), ("shard", pa.int64()), ("offset", pa.int64()), ("n_tokens", pa.int64())]
+    )
+    documents = 0
+    ends_in_shard = np.zeros(n_shards, dtype=np.int64)
+    with pq.ParquetWriter(shards_out / f"index-{split}.parquet.tmp", index_schema, compression="zstd") as writer:
+        for k in range(n_buckets):
+            table = pq.read_table(buckets / f"bucket-{k:05d}.parquet")
+            lengths = table.column("n_tokens").to_numpy().astype(np.int64)
+            starts = bucket_starts[k] + np.concatenate([[0], np.cumsum(lengths)])[:-1].astype(np.int64)
+            shard_of = np.minimum(starts // shard_tokens, n_shards - 1)
+            ends = starts + lengths  # exclusive end: the document's EOS is at end - 1
+            np.add.at(ends_in_shard, np.minimum((ends - 1) // shard_tokens, n_shards - 1), 1)
+            writer.write_table(
+                pa.table(
+                    {"id": table.column("id"), "shard": shard_of, "offset": starts - shard_of * shard_tokens,
+                     "n_tokens": lengths},
+                    schema=index_schema,
+                )
+            )  # fmt: skip
+            documents += len(lengths)
+    (shards_out / f"index-{split}.parquet.tmp").replace(shards_out / f"index-{split}.parquet")
+    streams = [
+        np.memmap(p, dtype=np.uint32, mode="r") if s else np.zeros(0, dtype=np.uint32) for p, s in zip(bins, sizes)
+    ]
     for s in range(n_shards):
         lo, hi = s * shard_tokens, min((s + 1) * shard_tokens, total)
-        # documents overlapping [lo, hi): copy the overlapping piece of each
-        first = int(np.searchsorted(starts, lo, side="right")) - 1
-        last = int(np.searchsorted(starts, hi, side="left"))
         buf = np.empty(hi - lo, dtype=np.uint32)
-        for k in range(max(first, 0), last):
-            d = order[k]
-            a, b = max(starts[k], lo), min(starts[k + 1], hi)
-            src = token_files[part_of[d]]
-            buf[a - lo : b - lo] = src[offset_of[d] + (a - starts[k]) : offset_of[d] + (b - starts[k])]
-        ends_here = int(np.count_nonzero((starts[1:] > lo) & (starts[1:] <= hi)))
+        for k in range(n_buckets):  # the buckets overlapping [lo, hi), each one contiguous copy
+            a, b = max(bucket_starts[k], lo), min(bucket_starts[k + 1], hi)
+            if a < b:
+                buf[a - lo : b - lo] = streams[k][a - bucket_starts[k] : b - bucket_starts[k]]
         header = ShardHeader(
             num_tokens=hi - lo,
-            num_documents=ends_here,
+            num_documents=int(ends_in_shard[s]),
             vocab_size=info.vocab_size,
             eos_id=info.eos_id,
             seq_len=cfg.seq_len,
@@ -134,18 +276,8 @@ def _write_split(shards_out, split, order, ids, part_of, offset_of, length_of, t
             tokenizer_sha256=info.sha256,
         )
         write_shard(shards_out / shard_name(split, s), buf, header)
-    shard_of = np.minimum(starts[:-1] // shard_tokens, n_shards - 1)
-    index = pa.table(
-        {
-            "id": [ids[d] for d in order],
-            "shard": shard_of,
-            "offset": starts[:-1] - shard_of * shard_tokens,  # within its first shard
-            "n_tokens": lengths,
-        }
-    )
-    pq.write_table(index, shards_out / f"index-{split}.parquet", compression="zstd")
     return {
-        "documents": len(order),
+        "documents": documents,
         "tokens": total,
         "shards": n_shards,
         "sequences": sum(
