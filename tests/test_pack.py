@@ -176,7 +176,7 @@ def test_bucketed_shuffle_in_bounded_memory_is_exact_and_task_independent(sample
     inputs = [InputSpec(str(samples / "corpus"))]
     a = run_stage(STAGES["pack"], cfg, inputs, tmp_path / "a", RunConfig(tasks=1)).stats
     b = run_stage(STAGES["pack"], cfg, inputs, tmp_path / "b", RunConfig(tasks=5)).stats
-    assert a["pack"]["shuffle_buckets"] > 100
+    assert a["pack"]["shuffle_buckets"] > 100 and b["tasks"] == 5 and a["tasks"] == 1
     tok = Tokenizer.from_file(str(TOKENIZER))
     texts = kept_texts(tmp_path / "a")
     for split in ("train", "val"):
