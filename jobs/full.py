@@ -4,12 +4,15 @@ Locally (embedded Ray):     python jobs/full.py --config jobs/configs/sample.yam
 On a cluster:               ray job submit --address http://HEAD:8265 --working-dir . -- \
                                 python jobs/full.py --config jobs/configs/sample.yaml
 Re-running a finished job does no work; an interrupted one resumes from its unfinished tasks.
+Check first:                python jobs/full.py --config FILE --dry-run   (the plan; runs nothing)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -20,10 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python jobs/
 from loguru import logger  # noqa: E402
 
 from lmpipe.catalog import STAGES  # noqa: E402
-from lmpipe.core.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides  # noqa: E402
+from lmpipe.core import storage  # noqa: E402
+from lmpipe.core.completion import completed_parts, read_manifest  # noqa: E402
+from lmpipe.core.config import (  # noqa: E402
+    ConfigError,
+    deep_merge,
+    from_dict,
+    load_yaml,
+    parse_overrides,
+    settings_yaml,
+)
+from lmpipe.core.console import setup_console  # noqa: E402
 from lmpipe.core.ledger import AccountingError  # noqa: E402
 from lmpipe.core.readers import InputError  # noqa: E402
-from lmpipe.core.runner import InputSpec, RunConfig, StageError, run_stage  # noqa: E402
+from lmpipe.core.runner import InputSpec, RunConfig, StageError, resolve_input, run_stage  # noqa: E402
 from lmpipe.core.runs import interrupt_on_sigterm, resolve_output_dir  # noqa: E402
 from lmpipe.report import write_run_report  # noqa: E402
 from lmpipe.stages.decont.stage import DECONT_STAGE  # noqa: E402
@@ -120,19 +133,112 @@ def run_recipe(cfg: JobConfig, stage: dict, out: Path) -> list:
     return [ingest, filtered, quality, deduped, clean, scrubbed, tokenizer, packed]
 
 
+def resolved_config_yaml(cfg: JobConfig, stage_cfgs: dict) -> str:
+    """The whole config as the job will run it (every stage's settings, defaults included), as a job config YAML."""
+    text = settings_yaml(replace(cfg, stages=stage_cfgs))
+    if "tokenizer" not in (cfg.stages.get("pack") or {}):
+        # Not `tokenizer: null`: saved and reused, that would pack with the shipped tokenizer, not the trained one.
+        text = re.sub(
+            r"(?m)^(  pack:\n(?:    .*\n)*?)    tokenizer: .*$",
+            r"\1    # tokenizer: (unset) the job packs with the tokenizer its tokenizer stage trains",
+            text,
+        )
+    return text
+
+
+def _size(files: list[str]) -> str:
+    total, unknown = 0, 0
+    for f in files:
+        if not storage.is_url(f):
+            total += os.path.getsize(f)
+        elif len(files) <= 100:  # a HEAD request each; not for a whole crawl
+            total += storage.identity(f)["size"]
+        else:
+            unknown += 1
+    return f"{len(files):,} file(s), {total / 1e6:,.1f} MB" + (
+        f" (+ {unknown:,} remote, sizes not read)" if unknown else ""
+    )
+
+
+def _stage_state(folder: Path, stage_cfg) -> str:
+    manifest = read_manifest(folder) if folder.is_dir() else None
+    if manifest is None:
+        return "not run" if not folder.exists() else "not run (folder exists, no _stage.json)"
+    if not manifest.get("complete"):
+        return "started, not finished (a run resumes it)"
+    state = "complete"
+    ran = dict(manifest.get("config") or {})
+    want = json.loads(json.dumps(asdict(stage_cfg), default=str))
+    if folder.name == "pack":  # the trained tokenizer is filled in at run time
+        ran.pop("tokenizer", None)
+        want.pop("tokenizer", None)
+    if ran != want:
+        state += " (with another config: the run stops there; change output_dir or remove the folder)"
+    return state
+
+
+def dry_run(cfg: JobConfig, stage_cfgs: dict, run_dir: Path) -> int:
+    """The plan, without running anything or creating any folder: inputs resolved (a missing one fails now), each
+    stage's output folder and whether it is already complete there, the resolved config."""
+    files = [resolve_input(spec) for spec in cfg.inputs]
+    all_files = [f for fs in files for f in fs]
+    print(f"job {cfg.name}: dry run, nothing is run or written")
+    print(f"outputs: {run_dir}")
+    tasks = cfg.run.tasks or "one per file, max 64"
+    print(f"run: {cfg.run.executor} executor, {cfg.run.workers} worker(s), tasks: {tasks}")
+    print(f"inputs: {_size(all_files)}")
+    for spec, fs in zip(cfg.inputs, files):
+        print(f"  {spec.path}: {_size(fs)}")
+    print("stages, in order:")
+    width, path_width = max(len(n) for n in STAGES), max(len(str(run_dir / n)) for n in STAGES)
+    previous = None
+    for i, name in enumerate(STAGES, 1):  # the order of run_recipe
+        folder = run_dir / name
+        if previous is None:
+            source = f"the job's inputs, {_size(all_files)}"
+        else:
+            try:
+                parts = completed_parts(previous)
+            except InputError:
+                parts = None
+            source = f"{previous.name}'s output, " + (_size(parts) if parts else "after it runs")
+        state = _stage_state(folder, stage_cfgs[name])
+        print(f"  {i}. {name:<{width}}  {str(folder):<{path_width}}  [{state}]  input: {source}")
+        previous = folder
+    print("\nresolved config (--print-config prints only this; save it to run it as is):")
+    print(resolved_config_yaml(cfg, stage_cfgs))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="jobs/configs/sample.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. run.workers=4")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the config and inputs, print the plan (stages, output folders, what is done) and exit",
+    )
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config (YAML) and exit")
+    parser.add_argument("--verbose", action="store_true", help="also show datatrove's per-task logs on the console")
     args = parser.parse_args(argv)
+    setup_console(verbose=args.verbose)
     interrupt_on_sigterm()
 
     # 1) config: the job's and every stage's, checked before any work
     try:
         cfg, stage_cfgs = load_job_config(args.config, args.set)
         run_dir = resolve_output_dir(cfg.output_dir)
-    except ConfigError as e:
+        if args.print_config:
+            print(resolved_config_yaml(cfg, stage_cfgs))
+            return 0
+        if args.dry_run:
+            return dry_run(cfg, stage_cfgs, run_dir)
+    except (ConfigError, InputError, StageError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     run_dir.mkdir(parents=True, exist_ok=True)
     logger.info(f"job {cfg.name}: outputs go to {run_dir}")

@@ -1,14 +1,27 @@
-"""`python -m lmpipe run STAGE --input PATH ... --output DIR`: one stage, locally or on a Ray cluster."""
+"""`python -m lmpipe run STAGE --input PATH ... --output DIR`: one stage, locally or on a Ray cluster.
+`python -m lmpipe config [STAGE]`: every setting of a stage (or of the job), its default and what it means."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from pathlib import Path
 
 from loguru import logger
 
 from lmpipe.catalog import STAGES
-from lmpipe.core.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides
+from lmpipe.core.config import (
+    ConfigError,
+    deep_merge,
+    describe,
+    from_dict,
+    load_yaml,
+    parse_overrides,
+    settings_yaml,
+    yaml_value,
+)
+from lmpipe.core.console import setup_console
 from lmpipe.core.readers import InputError
 from lmpipe.core.runner import InputSpec, RunConfig, StageError, run_stage
 from lmpipe.core.runs import interrupt_on_sigterm
@@ -28,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
-        "run", help="run one stage", epilog=_stage_list(), formatter_class=argparse.RawDescriptionHelpFormatter
+        "run",
+        help="run one stage",
+        description="Run one stage on local files (or s3:// inputs). `python -m lmpipe config STAGE` lists the "
+        "stage's settings with their defaults and meaning; `--format yaml` writes them as a file for --config.",
+        epilog=_stage_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("stage", help="stage name (see the list below)")
     run.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files or folders to read")
@@ -42,6 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lang", help="language code when the input is known to be one language")
     run.add_argument("--no-excluded-text", action="store_true", help="record excluded ids and reasons only")
     run.add_argument("--overwrite", action="store_true", help="replace output of a different earlier run")
+    run.add_argument("--verbose", action="store_true", help="also show datatrove's per-task logs on the console")
+    config = sub.add_parser(
+        "config",
+        help="list a stage's settings (or the job's) with defaults and comments",
+        description="Every setting of STAGE's config (nested ones as dotted keys, as --set takes them), its default "
+        "and the comment beside it in the source. Without STAGE: the job config of jobs/full.py and the stages.",
+        epilog=_stage_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config.add_argument("stage", nargs="?", help="stage name (default: the job config)")
+    config.add_argument(
+        "--format",
+        choices=["text", "yaml"],
+        default="text",
+        dest="fmt",
+        help="yaml: a file to save, edit and pass to --config (comments kept)",
+    )
     export = sub.add_parser(
         "export",
         help="convert the pack stage's shards for another trainer (llm.c, Megatron-LM, datatrove)",
@@ -69,6 +104,74 @@ def _export(args) -> int:
     return 0
 
 
+def _settings_text(obj, width: int = 48) -> str:
+    """`key = value  # comment [type]`, one setting a line; a nested group as `key.*  # what it is`."""
+    lines = []
+    for setting in describe(obj):
+        if setting.group:
+            lines.append(
+                f"{setting.key + '.*':<{width}}  # {setting.comment}" if setting.comment else f"{setting.key}.*"
+            )
+            continue
+        left = f"{setting.key} = {yaml_value(setting.value)}"
+        note = f"{setting.comment} [{setting.type}]" if setting.comment else f"[{setting.type}]"
+        lines.append(f"{left:<{width}}  # {note}")
+    return "\n".join(lines)
+
+
+def load_job_module():
+    """jobs/full.py of this checkout (the job config lives there, beside the recipe)."""
+    path = Path(__file__).resolve().parent.parent / "jobs" / "full.py"
+    if not path.is_file():
+        raise ConfigError(f"no job script at {path}: the job config is in jobs/full.py of a checkout")
+    name = "lmpipe_jobs_full"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before exec: dataclasses and get_type_hints look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _config(args) -> int:
+    from dataclasses import replace
+
+    if args.stage is not None:
+        if args.stage not in STAGES:
+            print(f"error: unknown stage '{args.stage}'\n{_stage_list()}", file=sys.stderr)
+            return 2
+        stage = STAGES[args.stage]
+        cls = stage.config_cls
+        where = f"{cls.__module__}.{cls.__name__}"
+        if args.fmt == "yaml":
+            print(f"# {args.stage}: {stage.summary}")
+            print(f"# settings of {where}, defaults; use: python -m lmpipe run {args.stage} --config FILE ...")
+            print(f"# (or put them under stages.{args.stage} of a job config). Keep only what you change.")
+            print(settings_yaml(cls))
+            return 0
+        print(f"{args.stage}: {stage.summary}")
+        print(f"settings of {where}, with defaults; set one with `--set KEY=VALUE` (run {args.stage}) or")
+        print(f"`stages.{args.stage}.KEY` in a job config; `--format yaml` writes them all as a file for --config\n")
+        print(_settings_text(cls))
+        return 0
+    job = load_job_module()
+    if args.fmt == "yaml":
+        print("# The job config of jobs/full.py, defaults; every stage's settings under stages.<name>.")
+        print("# Use: python jobs/full.py --config FILE. Keep only what you change; add inputs, e.g.")
+        print("#   inputs: [{path: samples/corpus}, {path: warc.paths.gz, base_url: 's3://commoncrawl/'}]")
+        cfg = replace(job.JobConfig(), stages={name: stage.config_cls() for name, stage in STAGES.items()})
+        print(settings_yaml(cfg))
+        return 0
+    print("job config of jobs/full.py (python jobs/full.py --config FILE --set KEY=VALUE), with defaults\n")
+    print(_settings_text(job.JobConfig()))
+    print("\neach of inputs (a list: inputs: [{path: samples/corpus}, ...]):")
+    print("\n".join(f"  {line}" for line in _settings_text(InputSpec("PATH"), width=46).splitlines()))
+    print("\nstages (settings under stages.<name>; `python -m lmpipe config <name>` lists them), in the job's order:")
+    width = max(len(n) for n in STAGES)
+    print("\n".join(f"  {name:<{width}}  {stage.summary}" for name, stage in STAGES.items()))
+    return 0
+
+
 def stage_config(stage_name: str, config_file: str | None, overrides: list[str]):
     stage = STAGES[stage_name]
     data: dict = {}
@@ -85,9 +188,16 @@ def stage_config(stage_name: str, config_file: str | None, overrides: list[str])
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_console(verbose=getattr(args, "verbose", False))
     interrupt_on_sigterm()
     if args.command == "export":
         return _export(args)
+    if args.command == "config":
+        try:
+            return _config(args)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if args.stage not in STAGES:
         print(f"error: unknown stage '{args.stage}'\n{_stage_list()}", file=sys.stderr)
         return 2

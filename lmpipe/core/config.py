@@ -5,7 +5,14 @@ Unknown keys are errors that list the valid ones, so a typo never silently falls
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
+import io
+import re
+import textwrap
+import tokenize
 import types
 import typing
 from pathlib import Path
@@ -135,3 +142,160 @@ def load_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return data
+
+
+# --- describing a config dataclass: every setting, its default and the comment beside it in the source -------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    key: str  # dotted, e.g. "en.gopher.min_words"
+    value: Any  # the value in the described object (a class's default)
+    type: str
+    comment: str  # the `# ...` beside the field in the source (else the comment lines just above it)
+    group: bool = False  # a nested dataclass: its settings follow, keyed below this one
+
+
+YAML_WIDTH = 119
+_IGNORED_COMMENTS = ("fmt:", "noqa", "type:", "pragma")
+
+
+@functools.cache
+def _own_field_comments(cls: type) -> dict[str, str]:
+    """{field: comment} for the fields `cls` itself declares, read from its source."""
+    try:
+        src = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    lines = src.splitlines()
+    comments: dict[int, tuple[str, bool]] = {}  # line -> (text, trailing: code before it on the line)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+            if tok.type == tokenize.COMMENT:
+                row, col = tok.start
+                text = tok.string.lstrip("#").strip()
+                if not text.startswith(_IGNORED_COMMENTS):
+                    comments[row] = (text, bool(lines[row - 1][:col].strip()))
+        tree = ast.parse(src)
+    except (SyntaxError, tokenize.TokenError):
+        return {}
+    classdef = next((n for n in tree.body if isinstance(n, ast.ClassDef)), None)
+    out: dict[str, str] = {}
+    for node in classdef.body if classdef else []:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        trailing = [comments[r][0] for r in range(node.lineno, node.end_lineno + 1) if comments.get(r, ("", 0))[1]]
+        if trailing:
+            out[node.target.id] = " ".join(trailing)
+            continue
+        above, row = [], node.lineno - 1  # a block of comment lines directly above the field
+        while row in comments and not comments[row][1]:
+            above.insert(0, comments[row][0])
+            row -= 1
+        if above:
+            out[node.target.id] = " ".join(above)
+    return out
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """{field: comment} for every field of dataclass `cls`, inherited ones from the class that declares them."""
+    out: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(base):
+            own = base.__dict__.get("__annotations__", {})
+            comments = _own_field_comments(base)
+            # a field redeclared without a comment keeps its base's: it still says what the setting is
+            out |= {name: comments[name] for name in own if name in comments}
+    return out
+
+
+def _class_doc(cls: type) -> str:
+    doc = cls.__dict__.get("__doc__") or ""
+    if not doc or doc.startswith(f"{cls.__name__}("):  # the signature dataclasses writes when there is none
+        return ""
+    return doc.strip().split("\n\n")[0].replace("\n", " ")
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    text = str(tp).replace("typing.", "").replace("NoneType", "None")
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", text)  # lmpipe.core.runner.InputSpec -> InputSpec
+
+
+def describe(obj: Any, prefix: str = "") -> list[Setting]:
+    """Every setting of a config dataclass (a class: its defaults; an instance: its values), nested dataclasses
+    flattened to dotted keys, each with its type and the comment beside the field in the source."""
+    if isinstance(obj, type):
+        obj = obj()
+    cls = type(obj)
+    hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
+    out: list[Setting] = []
+    for f in dataclasses.fields(cls):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        comment = comments.get(f.name, "")
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out.append(Setting(key, None, _type_name(hints[f.name]), comment or _class_doc(type(value)), group=True))
+            out.extend(describe(value, prefix=f"{key}."))
+        else:
+            out.append(Setting(key, value, _type_name(hints[f.name]), comment))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def yaml_value(value: Any) -> str:
+    """One value as YAML on one line (flow style): what a user writes after `key:` or in `--set key=...`."""
+    text = yaml.safe_dump([_plain(value)], default_flow_style=True, allow_unicode=True, width=1 << 30).strip()
+    return text[1:-1]  # the list around it
+
+
+def _is_block(value: Any) -> bool:
+    """A list or mapping of mappings (a job's inputs): YAML block style reads better than one long line."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+    return any(isinstance(v, dict) or (dataclasses.is_dataclass(v) and not isinstance(v, type)) for v in items)
+
+
+def settings_yaml(obj: Any, indent: int = 0) -> str:
+    """A config dataclass (class: defaults; instance: values) as YAML a user can save and edit, with each field's
+    source comment as a YAML comment. A mapping value whose values are dataclasses (a job's `stages`) nests too."""
+    if isinstance(obj, type):
+        obj = obj()
+    comments = field_comments(type(obj))
+    pad = " " * indent
+    lines: list[str] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        nested = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        stages = isinstance(value, dict) and value and all(dataclasses.is_dataclass(v) for v in value.values())
+        block = not nested and not stages and _is_block(value)
+        comment = comments.get(f.name) or (_class_doc(type(value)) if nested else "")
+        head = f"{pad}{f.name}:" if nested or stages or block else f"{pad}{f.name}: {yaml_value(value)}"
+        if comment and len(head) + 4 + len(comment) > YAML_WIDTH:  # a long comment goes above
+            lines.extend(f"{pad}# {line}" for line in textwrap.wrap(comment, YAML_WIDTH - len(pad) - 2))
+        elif comment:
+            head += f"  # {comment}"
+        lines.append(head)
+        if nested:
+            lines.append(settings_yaml(value, indent + 2))
+        elif stages:
+            for name, sub in value.items():
+                doc = _class_doc(type(sub))
+                lines.append(f"{pad}  {name}:" + (f"  # {doc}" if doc else ""))
+                lines.append(settings_yaml(sub, indent + 4))
+        elif block:
+            text = yaml.safe_dump(_plain(value), default_flow_style=False, allow_unicode=True, sort_keys=False)
+            lines.extend(f"{pad}  {line}" for line in text.rstrip("\n").splitlines())
+    return "\n".join(line for line in lines if line)

@@ -29,6 +29,9 @@ from datatrove.executor.base import DistributedEnvVars, PipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
+from lmpipe.core.console import install_task_console, is_quiet
+from lmpipe.core.progress import TaskProgress, stage_label
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -48,6 +51,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _run_pickled(blob: bytes, rank: int, local_rank: int) -> int:
     executor = dill.loads(blob)  # dill, as datatrove's pool does: steps may hold closures
+    install_task_console(executor.quiet)  # a spawned worker: the driver's console mode (lmpipe.core.console)
     executor._run_for_rank(rank, local_rank)
     return rank
 
@@ -65,6 +69,8 @@ class LocalTaskExecutor(PipelineExecutor):
         self.tasks = tasks
         self.workers = max(1, min(workers, tasks))
         self.max_retries = max_retries
+        self.name = stage_label(pipeline, logging_dir)
+        self.quiet = is_quiet()  # datatrove's per-task console lines go to the task logs only (--verbose: shown)
 
     @property
     def world_size(self) -> int:
@@ -84,11 +90,14 @@ class LocalTaskExecutor(PipelineExecutor):
         if not queue:
             logger.info(f"all {self.tasks} tasks already completed")
             return
+        self.progress = TaskProgress(self.name, self.tasks, already_done=self.tasks - len(queue))
         if self.workers == 1:  # in this process: no pickling, fast start, a debugger sees the steps
+            install_task_console(self.quiet)
             pipeline = self.pipeline
             for rank in queue:
                 self.pipeline = deepcopy(pipeline)
                 self._run_for_rank(rank)
+                self.progress.task_done(rank)
             self.pipeline = pipeline
             return
         blob = dill.dumps(self)
@@ -113,7 +122,6 @@ class LocalTaskExecutor(PipelineExecutor):
 
     def _run_pool(self, blob: bytes, queue: list[int]) -> None:
         ctx = multiprocessing.get_context("spawn")
-        done_count = 0
         with ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
         ) as pool:
@@ -124,8 +132,7 @@ class LocalTaskExecutor(PipelineExecutor):
                     for future in finished:
                         rank = pending.pop(future)
                         future.result()  # re-raises the task's exception, or BrokenProcessPool
-                        done_count += 1
-                        logger.info(f"task {rank} done ({done_count} finished, {len(pending)} to go)")
+                        self.progress.task_done(rank)
             except BaseException:
                 # Ctrl-C, SIGTERM or a failed task: stop the other workers now, do not wait for their tasks
                 # (their partial outputs are temporary files; a re-run redoes exactly the unfinished tasks).

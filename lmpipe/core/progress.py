@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from loguru import logger
 from tqdm import tqdm
@@ -42,3 +43,48 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
         logger.info(f"{self.label} done: {self._summary(time.monotonic())}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class TaskProgress:
+    """The executors' line per finished task: `stage: task 3 done, 12/64 (19%), 4.1s/task, ETA 3m32s`.
+
+    The ETA is the tasks left times the mean time between finished tasks of this run (wall time / tasks finished,
+    so workers running side by side count), not counting tasks an earlier run already finished."""
+
+    def __init__(self, label: str, total: int, already_done: int = 0):
+        self.label = label
+        self.total = total
+        self.done = already_done
+        self.finished_here = 0
+        self.start = time.monotonic()
+
+    def task_done(self, rank: int) -> str:
+        self.done += 1
+        self.finished_here += 1
+        per_task = (time.monotonic() - self.start) / self.finished_here
+        left = self.total - self.done
+        eta = f", ETA {_duration(per_task * left)}" if left else ""
+        line = (
+            f"{self.label}: task {rank} done, {self.done}/{self.total} ({100 * self.done // max(self.total, 1)}%), "
+            f"{per_task:.1f}s/task{eta}"
+        )
+        logger.info(line)
+        return line
+
+
+def stage_label(pipeline: list, logging_dir: str) -> str:
+    """What an executor calls its tasks (`filter:3` in the Ray dashboard, `filter: task 3 done` in the log): the
+    stage name its reader carries, else the stage's output folder (logging_dir is DIR/_logs), else "task"."""
+    label = getattr(pipeline[0], "label", None) if pipeline else None
+    if isinstance(label, str) and label and label != "read":
+        return label
+    return Path(str(logging_dir)).parent.name or "task"

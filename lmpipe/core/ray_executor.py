@@ -17,8 +17,12 @@ from datatrove.executor.base import DistributedEnvVars, PipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
+from lmpipe.core.console import install_task_console, is_quiet
+from lmpipe.core.progress import TaskProgress, stage_label
+
 
 def _run_rank(executor: RayTaskExecutor, rank: int) -> None:
+    install_task_console(executor.quiet)  # the driver's console mode, in this Ray worker (lmpipe.core.console)
     executor._run_for_rank(rank)
 
 
@@ -32,6 +36,7 @@ class RayTaskExecutor(PipelineExecutor):
         cpus_per_task: int = 1,
         mem_per_task_gb: float = 2.0,
         max_retries: int = 3,  # attempts after a worker died; an exception raised by the code is not retried
+        name: str | None = None,  # Ray tasks are named NAME:RANK in the dashboard; default: the stage's folder name
     ):
         super().__init__(pipeline, logging_dir, skip_completed=True)
         self.tasks = tasks
@@ -39,6 +44,8 @@ class RayTaskExecutor(PipelineExecutor):
         self.cpus_per_task = cpus_per_task
         self.mem_per_task_gb = mem_per_task_gb
         self.max_retries = max_retries
+        self.name = name or stage_label(pipeline, logging_dir)
+        self.quiet = is_quiet()  # datatrove's per-task console lines go to the task logs only (--verbose: shown)
 
     @property
     def world_size(self) -> int:
@@ -61,7 +68,8 @@ class RayTaskExecutor(PipelineExecutor):
             logger.info(f"all {self.tasks} tasks already completed")
             return
         me = ray.put(self)
-        remote = ray.remote(_run_rank).options(
+        remote = ray.remote(_run_rank)
+        options = dict(
             num_cpus=self.cpus_per_task,
             memory=int(self.mem_per_task_gb * 2**30),
             max_retries=self.max_retries,
@@ -69,19 +77,18 @@ class RayTaskExecutor(PipelineExecutor):
         )
         pending: dict = {}
         failures: list[tuple[int, BaseException]] = []
-        done_count = 0
+        progress = TaskProgress(self.name, self.tasks, already_done=self.tasks - len(queue))
         while queue or pending:
             # At most `workers` tasks in flight: the rest wait here, not in Ray's queue, so workers means workers.
             while queue and len(pending) < self.workers:
                 rank = queue.pop(0)
-                pending[remote.remote(me, rank)] = rank
+                pending[remote.options(name=f"{self.name}:{rank}", **options).remote(me, rank)] = rank
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 rank = pending.pop(ref)
                 try:
                     ray.get(ref)
-                    done_count += 1
-                    logger.info(f"task {rank} done ({done_count} finished, {len(pending) + len(queue)} to go)")
+                    progress.task_done(rank)
                 except Exception as e:  # noqa: BLE001 - collected and raised together below
                     logger.error(f"task {rank} failed: {type(e).__name__}: {e}")
                     failures.append((rank, e))

@@ -9,16 +9,28 @@ from datatrove.data import Document
 from lmpipe.core.steps import Filter
 from lmpipe.stages.filter.analysis import TextView, view
 from lmpipe.stages.filter.config import LanguageRules
+from lmpipe.stages.filter.signals import BASIS, SignalCache, basis, settings_key
 
 
 class RuleFilter(Filter):
-    """Writes `<prefix>.<signal>` into the metadata of every document it sees, kept or not, then decides."""
+    """Writes `<prefix>.<signal>` into the metadata of every document it sees, kept or not, then decides.
+
+    Signals are rounded to 4 decimals before deciding, so the stored signals are exactly what decided and a
+    re-decision from them (signals.SignalCache, `filter.signals_from`) equals a full re-run."""
 
     prefix: str = ""
 
-    def __init__(self, en: LanguageRules, ko: LanguageRules):
+    def __init__(self, en: LanguageRules, ko: LanguageRules, signals: SignalCache | None = None):
         super().__init__()
         self.rules = {"en": en, "ko": ko}
+        self.signals = signals
+        # what scoring depends on besides the text: the filter and its language's non-threshold settings
+        self.keys = {lang: f"{type(self).__name__}:{settings_key(r)}" for lang, r in self.rules.items()}
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        if self.signals is not None:
+            self.signals.load(rank)
+        yield from super().run(data, rank, world_size)
 
     @abstractmethod
     def score(self, v: TextView, rules: LanguageRules) -> dict[str, float]: ...
@@ -30,9 +42,13 @@ class RuleFilter(Filter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         v = view(doc)
         rules = self.rules[v.lang]
-        signals = self.score(v, rules)
+        b = basis(v.text, self.keys[v.lang])
+        signals = self.signals.signals(doc.id, self.prefix, b) if self.signals is not None else None
+        if signals is None:
+            signals = {k: round(x, 4) if isinstance(x, float) else x for k, x in self.score(v, rules).items()}
         for key, value in signals.items():
-            doc.metadata[f"{self.prefix}.{key}"] = round(value, 4) if isinstance(value, float) else value
+            doc.metadata[f"{self.prefix}.{key}"] = value
+        doc.metadata[f"{self.prefix}.{BASIS}"] = b
         reason = self.decide(signals, rules)
         return True if reason is None else (False, reason)
 

@@ -156,8 +156,8 @@ class SpamWordFilter(RuleFilter):
     slug = "spam"
     prefix = "spam"
 
-    def __init__(self, en: LanguageRules, ko: LanguageRules):
-        super().__init__(en, ko)
+    def __init__(self, en: LanguageRules, ko: LanguageRules, signals=None):
+        super().__init__(en, ko, signals)
         self._words: dict[str, tuple[str, ...]] = {}
         self._patterns: dict[str, re.Pattern] = {}
 

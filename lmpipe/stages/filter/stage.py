@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document
 
 from lmpipe.core import schema
+from lmpipe.core.config import ConfigError
 from lmpipe.core.runner import Stage
 from lmpipe.core.steps import Transform
 from lmpipe.stages.filter.analysis import RULES_LANG
@@ -28,6 +29,7 @@ from lmpipe.stages.filter.config import KoLanguageRules, LanguageRules
 from lmpipe.stages.filter.fineweb import FineWebLineFilter
 from lmpipe.stages.filter.gopher import GopherQualityFilter, GopherRepetitionFilter
 from lmpipe.stages.filter.korean import BoilerplateLineCleaner, KoreanRulesFilter, SpamWordFilter
+from lmpipe.stages.filter.signals import SignalCache, signals_folder_check
 from lmpipe.stages.filter.url import URL_MATCH, UrlConfig, UrlFilter
 
 REPORT_EXAMPLES = 3
@@ -48,20 +50,31 @@ class FilterConfig:
     # numbers ...) and its ids may hold PII too; a report is shared more widely than the data. Off, the report
     # still gives every reason's share and the signals (numbers, the matched list entry) of a few examples.
     report_examples: bool = False
+    # The output folder of an earlier filter run (its excluded documents written with text): each rule filter
+    # reuses that run's stored signals where it scored the same text with the same scoring settings, and only
+    # re-decides with this config's thresholds (lmpipe/stages/filter/signals.py). Same result as a full run.
+    signals_from: str | None = None
 
 
 def build_filter(cfg: FilterConfig) -> list:
     steps: list = [UrlFilter(cfg.url)]
     if cfg.rules:
+        cache = None
+        if cfg.signals_from is not None:
+            try:
+                signals_folder_check(cfg.signals_from)
+            except (OSError, ValueError) as e:
+                raise ConfigError(str(e)) from None
+            cache = SignalCache(cfg.signals_from)
         steps += [
             BoilerplateLineCleaner(cfg.en, cfg.ko),
-            KoreanRulesFilter(cfg.en, cfg.ko),
-            SpamWordFilter(cfg.en, cfg.ko),
-            GopherRepetitionFilter(cfg.en, cfg.ko),
-            GopherQualityFilter(cfg.en, cfg.ko),
+            KoreanRulesFilter(cfg.en, cfg.ko, cache),
+            SpamWordFilter(cfg.en, cfg.ko, cache),
+            GopherRepetitionFilter(cfg.en, cfg.ko, cache),
+            GopherQualityFilter(cfg.en, cfg.ko, cache),
             C4LineCleaner(cfg.en, cfg.ko),
-            C4DocumentFilter(cfg.en, cfg.ko),
-            FineWebLineFilter(cfg.en, cfg.ko),
+            C4DocumentFilter(cfg.en, cfg.ko, cache),
+            FineWebLineFilter(cfg.en, cfg.ko, cache),
         ]
         if not cfg.signals_in_kept:
             steps.append(DropSignals())
