@@ -140,6 +140,16 @@ def kr_email_sentences(shared: Path) -> list[dict]:
     return records
 
 
+def families(shared: Path, ko: list[str], en: list[str]) -> list[dict]:
+    """tests/data/pii/make_families.py's records (built from the shared data, never bundled) + web page pieces."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_families", DATA / "make_families.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build(shared, (ko, en))
+
+
 # --- runs ----------------------------------------------------------------------------------------------------
 
 
@@ -213,9 +223,12 @@ def main() -> None:
         "planted ko+en (labelled.jsonl)": load_jsonl(DATA / "labelled.jsonl"),
         "presidio synth + NeMo (real_en.jsonl)": load_jsonl(DATA / "real_en.jsonl"),
         "kr-MATAGI e-mail sentences": kr_email_sentences(args.shared),
+        # issue 19: look-alikes where they occur in real text, identifiers written into real news sentences
+        "real-text families (make_families.py)": families(args.shared, ko, en),
     }
     for set_name, records in sets.items():
-        results = {name: score(find, records) for name, find in finders.items()}
+        key = "format" if set_name.startswith("real-text families") else "entity"  # per family, not per type
+        results = {name: score(find, records, key=key) for name, find in finders.items()}
         print(f"\n### {set_name}: {len(records)} records\n")
         names = list(finders)
         print("| type / family | " + " | ".join(names) + " |")

@@ -133,11 +133,12 @@ class ContextPatternRecognizer(PatternRecognizer):
         return [r for r in results if self._accept(text, r)]
 
     def _accept(self, text: str, result: RecognizerResult) -> bool:
-        if self.veto_before is not None:
-            mapping = window_map.get()
-            source, start = (mapping.source, mapping.to_source(result.start)) if mapping else (text, result.start)
-            if self.veto_before.search(source[max(0, start - 16) : start]):
-                return False
+        mapping = window_map.get()
+        source, start = (mapping.source, mapping.to_source(result.start)) if mapping else (text, result.start)
+        if self.veto_before is not None and self.veto_before.search(source[max(0, start - 16) : start]):
+            return False
+        if in_isbn(source, start, start + result.end - result.start):
+            return False  # a book's number (or a piece of one) identifies no person
         pattern = result.analysis_explanation.pattern_name if result.analysis_explanation else None
         if pattern in self.needs_context:
             return _has_context(text, result.start, result.end, self.context_words)
@@ -169,6 +170,86 @@ _CARD_PREFIXES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("1800", (15,)), ("2131", (15,)),  # JCB legacy
     ("9", (16,)),  # Korean domestic cards (BC, Shinhan ...) with 9 prefixes
 )  # fmt: skip
+
+
+# ISBN-13 (ISO 2108): EAN prefix 978/979 + 9 digits + check digit (weights 1, 3), groups split by hyphens or
+# spaces; the whole token stands alone (no digit group glued on either side). ISBN-10 (mod 11, X = 10) only after
+# the word ISBN: ten digits pass its check once in eleven, so a bare one may as well be a phone number.
+_ISBN13 = regex.compile(r"(?<!\d[\- ]?)97[89](?:[\- ]?\d){10}(?![\- ]?\d)")
+_ISBN10 = regex.compile(r"(?i:isbn)(?:-10)?[:=]?\s?(\d(?:[\- ]?\d){8}[\- ]?[\dX])(?![\- ]?[\dX])")
+_ISBN_REACH = 24  # characters each side of a match to look for the ISBN token it may sit in
+
+
+def isbn13_ok(value: str) -> bool:
+    d = _digits(value)
+    return (
+        len(d) == 13
+        and d[:3] in ("978", "979")
+        and sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(d)) % 10 == 0
+    )
+
+
+def isbn10_ok(value: str) -> bool:
+    chars = [c for c in value.upper() if c.isdigit() or c == "X"]
+    if len(chars) != 10 or "X" in chars[:9]:
+        return False
+    return sum((10 - i) * (10 if c == "X" else int(c)) for i, c in enumerate(chars)) % 11 == 0
+
+
+def in_isbn(text: str, start: int, end: int) -> bool:
+    """True when [start, end) of `text` overlaps an ISBN with a valid check digit (ISBN-13, or ISBN-10 after 'ISBN')."""
+    lo = max(0, start - _ISBN_REACH)
+    piece = text[lo : end + _ISBN_REACH]
+    if "97" in piece:
+        for m in _ISBN13.finditer(piece):
+            if m.start() + lo < end and m.end() + lo > start and isbn13_ok(m.group()):
+                return True
+    if "isbn" in piece.lower():
+        for m in _ISBN10.finditer(piece):
+            if m.start(1) + lo < end and m.end(1) + lo > start and isbn10_ok(m.group(1)):
+                return True
+    return False
+
+
+_DASHES = r"\-\u2010-\u2015"
+_DATE_SEP = rf"(?:[ .{_DASHES}/]{{1,2}})"
+_YEAR = r"(?:1\d|20)\d\d"
+# A calendar date at the start of a match: "2014-08-08", "2016. 12. 23", "2013-10-24 03" (a timestamp), and
+# day-month-year / month-day-year with a four-digit year ("08.08.2014", "12/31/1998").
+_YMD = regex.compile(rf"({_YEAR}){_DATE_SEP}(\d{{1,2}}){_DATE_SEP}(\d{{1,2}})(?!\d)")
+_XXY = regex.compile(rf"(\d{{1,2}}){_DATE_SEP}(\d{{1,2}}){_DATE_SEP}({_YEAR})(?!\d)")
+# "1980-1998", "1624 – 1643", "2013~2020": a start year and a later end year within two centuries
+_YEAR_RANGE = regex.compile(rf"\(?({_YEAR})(\s?[{_DASHES}~]\s?)({_YEAR})\)?")
+_KR_NATIONWIDE = ("15", "16", "18")  # 1588-1234, 1644-..., 1800-...: Korean nationwide numbers, 8 digits
+
+
+def _day_ok(month: int, day: int) -> bool:
+    return 1 <= month <= 12 and 1 <= day <= (29 if month == 2 else 30 if month in (4, 6, 9, 11) else 31)
+
+
+def date_shaped(value: str) -> bool:
+    """`value` starts with a valid calendar date (year first, or last with day and month in either order)."""
+    value = value.lstrip("(")
+    m = _YMD.match(value)
+    if m and _day_ok(int(m.group(2)), int(m.group(3))):
+        return True
+    m = _XXY.match(value)
+    return bool(m) and (_day_ok(int(m.group(2)), int(m.group(1))) or _day_ok(int(m.group(1)), int(m.group(2))))
+
+
+def year_range_shaped(value: str) -> bool:
+    """`value` is a span of years ("1980-1998"), not eight digits of a phone number.
+
+    A Korean nationwide number (15xx/16xx/18xx-xxxx) written with a bare hyphen stays a phone: "1588-1600" is
+    far likelier a call centre than the years 1588 to 1600 next to a phone word.
+    """
+    m = _YEAR_RANGE.fullmatch(value)
+    if not m:
+        return False
+    first, last = int(m.group(1)), int(m.group(3))
+    if not first < last <= first + 200:
+        return False
+    return not (m.group(2) == "-" and m.group(1)[:2] in _KR_NATIONWIDE)
 
 
 def card_ok(value: str) -> bool:
@@ -254,12 +335,26 @@ _KR_AREA = r"(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4]|70|50[2-8])"
 _SEP = r"[ .\-\u2010-\u2015]"
 
 
+class PhoneRecognizer(ValidatedRecognizer):
+    """The context-only patterns (any grouped number next to a phone word) never take a date or a year range:
+    "Posted 2015-04-05 ... Call for Action", "Telegraph, Date -> 2014-01-22", "© 1999-2020 ... Contact Us"."""
+
+    def _accept(self, text: str, result: RecognizerResult) -> bool:
+        pattern = result.analysis_explanation.pattern_name if result.analysis_explanation else None
+        if pattern in self.needs_context:
+            value = text[result.start : result.end]
+            if date_shaped(value) or year_range_shaped(value):
+                return False
+        return super()._accept(text, result)
+
+
 def phone_recognizer() -> ContextPatternRecognizer:
     patterns = [
-        # Korean mobile: 010-1234-5678, 010 1234 5678, 01012345678, +82 10-1234-5678, +82 (0)10 ...
+        # Korean mobile: 010-1234-5678, 010 1234 5678, 01012345678, +82 10-1234-5678, +82 (0)10 ..., (010) 1234-5678
         Pattern(
             "kr_mobile",
-            rf"(?:(?<![\w+])\+82{_SEP}?(?:\(0\){_SEP}?)?|{_D}0)1[016789]{_SEP}?\d{{3,4}}{_SEP}?\d{{4}}{_E}",
+            rf"(?:(?:(?<![\w+])\+82{_SEP}?(?:\(0\){_SEP}?)?|{_D}0)1[016789]{_SEP}?|(?<![\w(])\(01[016789]\){_SEP}?)"
+            rf"\d{{3,4}}{_SEP}?\d{{4}}{_E}",
             0.85,
         ),
         # Korean landline and VoIP: 02-123-4567, 031.123.4567, (02) 1234-5678, +82 2 1234 5678
@@ -292,7 +387,7 @@ def phone_recognizer() -> ContextPatternRecognizer:
         n = len(_digits(value))
         return 7 <= n <= 15
 
-    return ValidatedRecognizer(
+    return PhoneRecognizer(
         PHONE,
         patterns,
         check,
@@ -343,10 +438,13 @@ def arn_recognizer() -> ValidatedRecognizer:
 
 
 def kr_passport_recognizer() -> ContextPatternRecognizer:
+    # No letter or digit glued on the left, except the passport word itself ("passportM12345678", "PassportNo
+    # M123A4567"; Hangul ones such as 여권번호M12345678 pass the ASCII boundary as they are).
+    left = r"(?:(?<![A-Za-z0-9])|(?<=(?i:passport)(?:(?i:no|num|number)\.?)?))"
     patterns = [
-        Pattern("current", r"(?<![A-Za-z0-9])[MSRODG]\d{3}[A-Z]\d{4}(?![A-Za-z0-9])", 0.7),
+        Pattern("current", rf"{left}[MSRODG]\d{{3}}[A-Z]\d{{4}}(?![A-Za-z0-9])", 0.7),
         # The pre-2021 form (M12345678) is also how part numbers look: only with a passport word.
-        Pattern("previous", r"(?<![A-Za-z0-9])[MSROD]\d{8}(?![A-Za-z0-9])", 0.4),
+        Pattern("previous", rf"{left}[MSROD]\d{{8}}(?![A-Za-z0-9])", 0.4),
     ]
     return ContextPatternRecognizer(
         KR_PASSPORT, patterns, context=("passport", "여권"), needs_context=frozenset({"previous"})

@@ -131,12 +131,13 @@ def candidate_windows(text: str) -> dict[str, list[tuple[int, int]]]:
     for group, windows in groups.items():
         out = []
         for start, end in windows:
+            # the text's own start and end count as whitespace: "passportM12345678" opening a text is one token
             if start > 0:
                 space = text.rfind(" ", max(0, start - _EXTEND_TO_SPACE), start)
-                start = space + 1 if space >= 0 else start
+                start = space + 1 if space >= 0 else 0 if start <= _EXTEND_TO_SPACE else start
             if end < n:
                 space = text.find(" ", end, end + _EXTEND_TO_SPACE)
-                end = space if space >= 0 else end
+                end = space if space >= 0 else n if n - end <= _EXTEND_TO_SPACE else end
             out.append((start, end))
         groups[group] = out
     return groups
