@@ -38,7 +38,8 @@ sys.path.insert(0, str(REPO))
 from lmpipe.stages.dedup import phases  # noqa: E402
 from lmpipe.stages.dedup.cluster import cluster  # noqa: E402
 from lmpipe.stages.dedup.config import DedupConfig  # noqa: E402
-from lmpipe.stages.dedup.shuffle import TaskRunner, mix64, slot_of_hash, write_sorted  # noqa: E402
+from lmpipe.core.tasks import TaskRunner  # noqa: E402
+from lmpipe.stages.dedup.shuffle import mix64, slot_of_hash, write_sorted  # noqa: E402
 
 BANDS = 9
 

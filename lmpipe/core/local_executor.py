@@ -39,7 +39,7 @@ class WorkersDiedError(RuntimeError):
     """Worker processes kept dying: the tasks they ran did not complete."""
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:  # not Linux: workers still end when the pool shuts down normally
@@ -123,7 +123,7 @@ class LocalTaskExecutor(PipelineExecutor):
     def _run_pool(self, blob: bytes, queue: list[int]) -> None:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
-            self.workers, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+            self.workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
         ) as pool:
             pending = {pool.submit(_run_pickled, blob, rank, i % self.workers): rank for i, rank in enumerate(queue)}
             try:

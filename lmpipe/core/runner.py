@@ -46,9 +46,10 @@ class Stage:
     summary: str  # one line, shown by `python -m lmpipe --help`
     config_cls: type
     build: Callable[[Any], list[PipelineStep]]
-    # Optional, runs once after all tasks, in the driver: (output dir, config, stats) -> extra stats to merge into
-    # stats.json (for example a stage's report.md built from its outputs). Must be idempotent.
-    finalize: Callable[[Path, Any, dict], dict | None] | None = None
+    # Optional, runs once after all tasks, in the driver: (output dir, config, stats, run config) -> extra stats to
+    # merge into stats.json (a stage's report.md built from its outputs, pack's shards: barrier work that runs its
+    # own tasks through lmpipe.core.tasks.TaskRunner with the run config). Must be idempotent.
+    finalize: Callable[[Path, Any, dict, RunConfig], dict | None] | None = None
     # Optional, runs once before the per-document pass, in the driver, over the whole input: for stages whose
     # decision needs every document first (dedup's signature and clustering phases). Gets (config, input sources,
     # task count, output dir, run config) and returns the build function the per-document pass uses instead of
@@ -255,7 +256,7 @@ def _run_locked(
     stats = {"stage": stage.name, "output_dir": str(out), "tasks": tasks, "files": len(all_files)}
     stats |= merge_ledgers(ledgers)
     if stage.finalize is not None:
-        stats |= stage.finalize(out, cfg, stats) or {}
+        stats |= stage.finalize(out, cfg, stats, run) or {}
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     write_json_atomic(out / "stats.json", stats)

@@ -222,7 +222,7 @@ def _hit_rows(out_dir: Path, cfg: DecontConfig) -> list[dict]:
     return rows
 
 
-def decont_finalize(out_dir: Path, cfg: DecontConfig, stats: dict) -> dict:
+def decont_finalize(out_dir: Path, cfg: DecontConfig, stats: dict, run=None) -> dict:
     """Write DIR/report.md: per benchmark, examples indexed and documents hit, with a few hits to judge."""
     index = get_index(cfg)
     rows = _hit_rows(Path(out_dir), cfg)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from loguru import logger
 
+from lmpipe.core.tasks import TaskRunner
 from lmpipe.stages.dedup import phases
 from lmpipe.stages.dedup.config import DedupConfig
-from lmpipe.stages.dedup.shuffle import TaskRunner
 
 
 class ComponentsError(RuntimeError):

@@ -23,11 +23,12 @@ from loguru import logger
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.readers import InputSource
 from lmpipe.core.runner import InputSpec, RunConfig, Stage, StageError, StageResult, run_stage
+from lmpipe.core.tasks import TaskRunner
 from lmpipe.stages.dedup import phases
 from lmpipe.stages.dedup.cluster import ComponentsError, cluster
 from lmpipe.stages.dedup.config import DedupConfig
 from lmpipe.stages.dedup.minhash import lsh_params
-from lmpipe.stages.dedup.shuffle import SLOTS, TaskRunner
+from lmpipe.stages.dedup.shuffle import SLOTS
 from lmpipe.stages.dedup.stage import build_dedup, finalize_dedup, size_histogram
 
 BYTES_PER_ROW = 64  # in-memory size of one key or edge row with numpy temporaries, for sizing partitions

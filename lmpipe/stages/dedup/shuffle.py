@@ -1,4 +1,4 @@
-"""Disk-backed shuffles between dedup phases, and running one phase's tasks locally or as Ray tasks.
+"""Disk-backed shuffles between dedup phases (their tasks run through lmpipe.core.tasks.TaskRunner).
 
 Every intermediate table carries a `part` column (uint16 slot of a hash, or a task number) and is written sorted
 by it, so each Parquet row group covers a narrow range of `part`. A task of the next phase reads only its range
@@ -8,10 +8,8 @@ holding more than its partition and no shared file appended to.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,37 +106,3 @@ def read_range(files: Sequence[Path], lo: int, hi: int, columns: list[str] | Non
     dataset = ds.dataset(files, format="parquet")
     part = ds.field("part")
     return dataset.to_table(columns=columns, filter=(part >= lo) & (part < hi))
-
-
-class TaskRunner:
-    """Runs one phase's tasks fn(*a): as Ray tasks (executor="ray"), in a process pool kept for all phases, or
-    inline when workers is 1. Use as a context manager."""
-
-    def __init__(self, executor: str, workers: int, mem_gb: float = 2.0):
-        self.executor = executor
-        self.workers = workers
-        self.mem_gb = mem_gb
-        self.pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> TaskRunner:
-        if self.executor != "ray" and self.workers > 1:
-            # forkserver as datatrove's LocalPipelineExecutor: no fork of a driver that may hold threads.
-            ctx = multiprocessing.get_context("forkserver")
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
-        return self
-
-    def __exit__(self, *_) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-
-    def __call__(self, fn: Callable, args: list[tuple]) -> list:
-        if not args:
-            return []
-        if self.executor == "ray":
-            import ray
-
-            remote = ray.remote(num_cpus=1, memory=int(self.mem_gb * 2**30), max_retries=2)(fn)
-            return ray.get([remote.remote(*a) for a in args])
-        if self.pool is None or len(args) == 1:
-            return [fn(*a) for a in args]
-        return list(self.pool.map(fn, *zip(*args)))

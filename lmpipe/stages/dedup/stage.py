@@ -76,7 +76,7 @@ def build_dedup(cfg: DedupConfig, decisions_dir: str | None = None) -> list:
 # --- report ---------------------------------------------------------------------------------------------------
 
 
-def finalize_dedup(out: Path, cfg: DedupConfig, stats: dict) -> dict:
+def finalize_dedup(out: Path, cfg: DedupConfig, stats: dict, run=None) -> dict:
     """Write DIR/report.md from the phase summary; returns the summary for stats.json."""
     summary_path = out / "_dedup" / "summary.json"
     if not summary_path.exists():

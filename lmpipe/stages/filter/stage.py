@@ -115,7 +115,7 @@ def _excluded(out_dir: Path):
         yield from table.to_pylist()
 
 
-def filter_finalize(out_dir: Path, cfg: FilterConfig, stats: dict) -> dict:
+def filter_finalize(out_dir: Path, cfg: FilterConfig, stats: dict, run=None) -> dict:
     """Writes DIR/report.md: share of documents removed per reason and language, 3 examples per reason (their
     signals only, unless FilterConfig.report_examples: then also their ids and text)."""
     kept = _kept_langs(out_dir)

@@ -14,6 +14,7 @@ from loguru import logger
 
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.runner import StageError
+from lmpipe.core.tasks import TaskRunner
 from lmpipe.stages.pack.config import PackConfig
 from lmpipe.stages.pack.tokenize import TokenizerInfo, load_tokenizer, tokenize_part
 from lmpipe.trainer.shards import SPLITS, ShardHeader, file_sha256, open_tokens, shard_name, write_shard
@@ -23,10 +24,6 @@ def tokenizer_info(cfg: PackConfig) -> TokenizerInfo:
     tok, eos_id = load_tokenizer(cfg.tokenizer_path(), cfg.eos_token)
     path = str(Path(cfg.tokenizer_path()).resolve())
     return TokenizerInfo(path, file_sha256(path), tok.get_vocab_size(with_added_tokens=True), eos_id)
-
-
-def _tokenize_all(parts: list[Path], tokens_dir: Path, info: TokenizerInfo, cfg: PackConfig) -> list[dict]:
-    return _map(tokenize_part, [(str(p), str(tokens_dir), info, cfg.eos_token, cfg.verify_roundtrip) for p in parts])
 
 
 def _scores(ids: list[str], seed: int) -> np.ndarray:
@@ -136,25 +133,16 @@ def shuffle_bucket(scatter_dir: str, split: str, k: int, parts: list[str], seed:
     return {"documents": len(order), "tokens": int(n_tokens.sum())}
 
 
-def _map(fn, args: list[tuple]) -> list:
-    """Run `fn(*a)` for each `a`: as Ray tasks when Ray is up (one CPU each), else here, one after another."""
-    try:
-        import ray
-
-        on_ray = ray.is_initialized()
-    except ImportError:
-        on_ray = False
-    if on_ray and len(args) > 1:
-        remote = ray.remote(num_cpus=1)(fn)
-        return ray.get([remote.remote(*a) for a in args])
-    return [fn(*a) for a in args]
-
-
-def pack_shards(out: Path, cfg: PackConfig) -> dict:
+def pack_shards(out: Path, cfg: PackConfig, execute: TaskRunner | None = None) -> dict:
+    """Tokenize, split, shuffle and write the shards; `execute` runs the per-part and per-bucket tasks (default:
+    one after another in this process)."""
+    execute = execute or TaskRunner("local", 1)
     info = tokenizer_info(cfg)
     parts = sorted(out.glob("part-*.parquet"))
     tokens_dir = out / "_pack" / "tokens"
-    results = _tokenize_all(parts, tokens_dir, info, cfg)
+    results = execute(
+        tokenize_part, [(str(p), str(tokens_dir), info, cfg.eos_token, cfg.verify_roundtrip) for p in parts]
+    )
     mismatches = sum(r["roundtrip_mismatches"] for r in results)
     total_docs, total_tokens = sum(r["documents"] for r in results), sum(r["tokens"] for r in results)
     if not total_docs:
@@ -165,14 +153,14 @@ def pack_shards(out: Path, cfg: PackConfig) -> dict:
     work = out / "_pack" / "shuffle"
     shutil.rmtree(work, ignore_errors=True)  # derived from the token files alone: redone whole, never mixed
     scattered = work / "scatter"
-    _map(
+    execute(
         scatter_part,
         [(str(tokens_dir / f"{n}.bin"), str(tokens_dir / f"{n}.parquet"), str(scattered), cfg.seed, n_buckets,
           val_ids) for n in names],
     )  # fmt: skip
     buckets = work / "buckets"
     jobs = [(str(scattered), split, k, names, cfg.seed, str(buckets)) for split in SPLITS for k in range(n_buckets)]
-    _map(shuffle_bucket, jobs)
+    execute(shuffle_bucket, jobs)
 
     shards_out = out / "shards"
     shards_out.mkdir(exist_ok=True)

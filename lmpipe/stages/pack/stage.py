@@ -23,8 +23,9 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from lmpipe.core.runner import Stage
+from lmpipe.core.runner import RunConfig, Stage
 from lmpipe.core.steps import Filter
+from lmpipe.core.tasks import TaskRunner
 from lmpipe.stages.pack.config import PackConfig, check_config
 from lmpipe.stages.pack.packing import pack_shards
 
@@ -46,8 +47,9 @@ def build_pack(cfg: PackConfig) -> list:
     return [PackableFilter()]
 
 
-def finalize_pack(out: Path, cfg: PackConfig, stats: dict) -> dict:
-    return pack_shards(out, cfg)
+def finalize_pack(out: Path, cfg: PackConfig, stats: dict, run: RunConfig) -> dict:
+    with TaskRunner(run.executor, run.workers, run.ray_mem_per_task_gb) as execute:
+        return pack_shards(out, cfg, execute)
 
 
 PACK_STAGE = Stage(

@@ -245,7 +245,7 @@ def build_pii(cfg: PiiConfig) -> list:
     return [PiiScrub(cfg)]
 
 
-def pii_finalize(out_dir: Path, cfg: PiiConfig, stats: dict) -> dict:
+def pii_finalize(out_dir: Path, cfg: PiiConfig, stats: dict, run=None) -> dict:
     """Sum the per-type counts of the stage's Parquet output into stats.json (counts only, never values):
     in the text, and outside it (ids rehashed, metadata fields, URLs)."""
     import pyarrow.parquet as pq

@@ -18,7 +18,7 @@ def build_tokenizer(cfg: TrainConfig) -> list:
     return []  # no per-document step: training needs every document at once, in finalize
 
 
-def finalize_tokenizer(out: Path, cfg: TrainConfig, stats: dict) -> dict:
+def finalize_tokenizer(out: Path, cfg: TrainConfig, stats: dict, run=None) -> dict:
     result = train([str(out)], out / "tokenizer", cfg)
     keep = ("vocab_size", "training_bytes", "train_seconds", "gb_per_hour", "peak_rss_mb", "documents_used")
     return {"tokenizer": {"path": str(out / "tokenizer" / "tokenizer.json")} | {k: result[k] for k in keep}}
