@@ -35,10 +35,10 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from lmpipe.core.tasks import TaskRunner  # noqa: E402
 from lmpipe.stages.dedup import phases  # noqa: E402
 from lmpipe.stages.dedup.cluster import cluster  # noqa: E402
 from lmpipe.stages.dedup.config import DedupConfig  # noqa: E402
-from lmpipe.core.tasks import TaskRunner  # noqa: E402
 from lmpipe.stages.dedup.shuffle import mix64, slot_of_hash, write_sorted  # noqa: E402
 
 BANDS = 9

@@ -8,6 +8,10 @@ Labelled set, built here from real text (read from the shared data directory, ne
 - good, en: English Wikipedia articles (WikiText-2 test+valid, detokenized: " @-@ " -> "-" and the like), book
   excerpts (5 Project Gutenberg books without the PG header/footer, hard-wrapped paragraphs unwrapped, 40
   paragraphs per excerpt), English news (same parallel corpus, English side).
+- issue 19 families: en_book_wrapped (the same Gutenberg excerpts as the books are, hard-wrapped at ~70
+  characters), ko_law_article (Constitution articles of >= 200 characters, one per document, and the preamble, one
+  433-character sentence); junk code_template (inline scripts, template tags, CSS, JSON mixed with real sentences),
+  from its own seeded generator so the other junk is the same as before these were added.
 - junk, both languages: realistic pages generated from templates filled with real vocabulary and real sentences
   (menus, keyword stuffing, repeated lines, link lists, cookie/JS notices, symbol noise, near-empty pages,
   gambling/adult spam, boilerplate-only news footers), seeded so every run builds the same set.
@@ -63,6 +67,11 @@ def good_korean(shared: Path) -> list[tuple[str, str]]:
     constitution = (shared / "ko/konlpy_kolaw_constitution.txt").read_text(encoding="utf-8").replace("\r\n", "\n")
     chapters = re.split(r"\n(?=\s*제\d+장)", constitution)
     out += [("ko_constitution", c.strip()) for c in chapters if len(c.strip()) > 200]
+    # issue 19: one article per document (the preamble is one 500-character sentence; articles are 1-4 long
+    # clauses ending in -다.), chapter headings left out; short articles are Gopher's (too few words) anyway
+    articles = re.split(r"\n(?=\s*제\d+조)", re.sub(r"\n\s*제\d+장[^\n]*|\n\s*제\d+절[^\n]*", "", constitution))
+    out += [("ko_law_article", a.strip()) for a in articles[1:] if len(a.strip()) >= 200]
+    out += [("ko_law_article", articles[0].split("\n", 1)[1].strip())]  # the preamble, without the title
     return out
 
 
@@ -89,12 +98,14 @@ def _wikitext_articles(path: Path) -> list[str]:
     return out
 
 
-def _gutenberg_excerpts(path: Path, paragraphs_per_doc: int = 40) -> list[str]:
+def _gutenberg_excerpts(path: Path, paragraphs_per_doc: int = 40, unwrap: bool = True) -> list[str]:
     text = gzip.open(path, "rt", encoding="utf-8").read().replace("\r\n", "\n")
     start, end = text.find("*** START OF"), text.find("*** END OF")
     if start >= 0:
         text = text[text.find("\n", start) + 1 : end if end > 0 else None]
-    paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    paras = [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if unwrap:
+        paras = [" ".join(p.split()) for p in paras]
     return ["\n\n".join(paras[i : i + paragraphs_per_doc]) for i in range(0, len(paras), paragraphs_per_doc)]
 
 
@@ -104,6 +115,8 @@ def good_english(shared: Path) -> list[tuple[str, str]]:
         out += [("en_wikipedia", a) for a in _wikitext_articles(shared / f"en/wikitext-2_{split}.txt.gz")]
     for book in sorted((shared / "en/gutenberg").glob("pg*.txt.gz")):
         out += [("en_book", e) for e in _gutenberg_excerpts(book) if len(e) > 1000]
+        # issue 19: the same excerpts as the books are, hard-wrapped at about 70 characters
+        out += [("en_book_wrapped", e) for e in _gutenberg_excerpts(book, unwrap=False) if len(e) > 1000]
     pairs = list(_jsonl(shared / "ko/korean_english_news_parallel.jsonl.gz"))
     out += [("en_news", t) for t in _group_sentences([p["en"] for p in pairs], 8)]
     return out
@@ -192,15 +205,41 @@ def junk(lang: str, prose: list[str], rng: random.Random, per_kind: int) -> list
     return out
 
 
+# Code and template debris a page extraction leaves in the text (inline scripts, template tags, CSS, JSON state):
+# what C4's curly-bracket rule is for. Real sentences are mixed in, so the prose rules alone do not catch them.
+CODE_SNIPPETS = [
+    "function initMenu() {", "  var menu = document.getElementById('gnb');", "  menu.addEventListener('click', toggle);",
+    "}", "window.dataLayer = window.dataLayer || [];", "function gtag(){dataLayer.push(arguments);}",
+    "$(document).ready(function() {", "  $('.slider').slick({ autoplay: true, dots: false });", "});",
+    "{{ article.title }} | {{ site.name }}", "{% if user.is_authenticated %}", "{% endif %}",
+    ".header { color: #333; margin: 0 auto; }", "@media (max-width: 768px) { .nav { display: none; } }",
+    'var config = {"apiKey": "AIza", "page": 1, "lang": "ko"};', "if (typeof ads !== 'undefined') { ads.load(); }",
+    "const render = (item) => { return `<li>${item.name}</li>`; };", "try { init(); } catch (e) {}",
+]  # fmt: skip
+# kinds added for issue 19; the junk above is built from the other good texts, so it is the same as before
+ISSUE_19_GOOD = ("en_book_wrapped", "ko_law_article")
+
+
+def junk_code(prose: list[str], rng: random.Random, per_kind: int) -> list[tuple[str, str]]:
+    sentences = [s for t in prose for s in re.split(r"(?<=[.!?])\s+", t) if 20 < len(s) < 200]
+    out = []
+    for _ in range(per_kind):
+        lines = rng.sample(CODE_SNIPPETS, rng.randint(4, 10)) + rng.sample(sentences, rng.randint(3, 12))
+        rng.shuffle(lines)
+        out.append(("code_template", "\n".join(lines)))
+    return out
+
+
 def labelled_set(shared: Path, per_kind: int = 40) -> list[tuple[str, str, str, Document]]:
     """(lang, "good"/"junk", kind, document) for every labelled document."""
     rng = random.Random(SEED)
+    code_rng = random.Random(SEED + 19)
     rows = []
     for lang, good in (("ko", good_korean(shared)), ("en", good_english(shared))):
-        prose = [t for _, t in good]
+        prose = [t for kind, t in good if kind not in ISSUE_19_GOOD]
         for kind, text in good:
             rows.append((lang, "good", kind, text))
-        for kind, text in junk(lang, prose, rng, per_kind):
+        for kind, text in junk(lang, prose, rng, per_kind) + junk_code(prose, code_rng, per_kind):
             rows.append((lang, "junk", kind, text))
     return [
         (lang, label, kind, Document(text=text, id=f"{lang}/{label}/{kind}/{i}", metadata={"lang": lang}))
@@ -338,6 +377,10 @@ def main() -> None:
             for lang, a in sorted(acc.items())
         )
         print(f"{name}: {len(docs) / total:,.0f} docs/s {speed}; {summary}", file=sys.stderr)
+        for kind, c in results[name]["per_kind"].items():
+            label = kind.split("/")[1]
+            share = (c["n"] - c["removed"]) / c["n"] if label == "good" else c["removed"] / c["n"]
+            print(f"  {kind}: {'kept' if label == 'good' else 'removed'} {share:.3f} of {c['n']}", file=sys.stderr)
         for key, counter in sorted(results[name]["reasons"].items()):
             print(f"  {key}: {dict(counter.most_common(8))}", file=sys.stderr)
     results["url_rules"] = bench_urls(Path(args.shared), args.repeat)

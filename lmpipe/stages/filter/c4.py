@@ -14,7 +14,7 @@ from datatrove.data import Document
 
 from lmpipe.core.steps import Transform
 from lmpipe.stages.filter.analysis import TextView, rule_lang
-from lmpipe.stages.filter.base import RuleFilter, below
+from lmpipe.stages.filter.base import RuleFilter, above, below
 from lmpipe.stages.filter.config import LanguageRules
 
 C4_NO_TEXT_LEFT = "c4.no_text_left_after_line_cleaning"
@@ -36,6 +36,12 @@ _POLICY_RE = re.compile("|".join(map(re.escape, POLICY_PHRASES)))
 _JAVASCRIPT_RE = re.compile("|".join(map(re.escape, JAVASCRIPT)))
 # A sentence ends at terminal punctuation (and closing quotes/brackets) followed by whitespace or the end.
 _SENTENCE_END = re.compile(r"[.!?。？！]+[\"'”’」』)\]]*(?=\s|$)")
+# A curly bracket as code and templates use it (issue 19): a block opened at the end of a line or after ")", "=",
+# "=>", ":" or a CSS selector; template and interpolation tags ({{ }}, {% %}, ${ }); a block holding ";" or a
+# "key": value pair. A typesetting mark in a book (M^{r.}, x^{2}) is none of these.
+_CODE_BRACE = re.compile(
+    r"\{[ \t]*(?:\n|$)|[)=>:][ \t]*\{|[\w\]][ \t]+\{[^{}\n]*:|\{\{|\{%|\$\{|\{[^{}\n]*;|\{[ \t]*[\"'][^\"'\n]*[\"'][ \t]*:"
+)
 
 
 def count_sentences(line: str) -> int:
@@ -117,8 +123,10 @@ class C4DocumentFilter(RuleFilter):
         lower = v.text.lower()
         return {
             "sentences": sum(count_sentences(line) for line in v.nonblank_lines),
+            "chars": len(v.text) - sum(map(v.text.count, " \t\n")),  # non-space characters
             "lorem_ipsum": int("lorem ipsum" in lower),
             "curly_bracket": int("{" in v.text),
+            "code_curly_brackets": len(_CODE_BRACE.findall(v.text)) if "{" in v.text else 0,
         }
 
     def decide(self, s: dict[str, float], rules: LanguageRules) -> str | None:
@@ -127,8 +135,8 @@ class C4DocumentFilter(RuleFilter):
             return C4_NO_TEXT_LEFT
         if r.drop_lorem_ipsum and s["lorem_ipsum"]:
             return C4_LOREM_IPSUM
-        if r.drop_curly_bracket and s["curly_bracket"]:
+        if r.drop_curly_bracket and s["code_curly_brackets" if r.curly_bracket == "code-like" else "curly_bracket"]:
             return C4_CURLY_BRACKET
-        if below(s["sentences"], r.min_sentences):
+        if below(s["sentences"], r.min_sentences) and not above(s["chars"], r.min_sentences_max_chars):
             return C4_TOO_FEW_SENTENCES
         return None

@@ -77,8 +77,15 @@ class C4Rules:
     remove_citations: bool = True  # "[1]", "[edit]", "[citation needed]"
     # document rules (a filter, on the cleaned text)
     min_sentences: int | None = 5
+    # min_sentences applies to texts of at most this many non-space characters (None: to all, as C4)
+    min_sentences_max_chars: int | None = None
     drop_lorem_ipsum: bool = True
     drop_curly_bracket: bool = True  # C4: "{" marks code or templates
+    # "any": C4, any "{" drops the text; "code-like": only a "{" used as code and templates use it (a block opened
+    # at a line end or after ")", "=", ":"; {{ }}, {% %}, ${ }; braces holding ";" or "key": value). Measured
+    # (issue 19, docs/bench/filters.md): "any" dropped 3 of 239 Gutenberg excerpts for one typesetting mark
+    # (M^{r.}); "code-like" keeps them and still drops all 80 code/template pages of the labelled set.
+    curly_bracket: str = "code-like"
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,11 @@ class FineWebRules:
     short_line_max_chars: int = 30
     max_dup_line_char_ratio: float | None = 0.01  # characters in repeated lines / characters (newlines excluded)
     max_newline_word_ratio: float | None = 0.3  # newlines / words: lists and menus
+    # Hard-wrapped text (issue 19): a line of hard_wrap_chars characters (stripped) that does not end in terminal
+    # punctuation is a wrapped line; when they are at least min_hard_wrapped_line_ratio of the non-blank lines,
+    # the four rules above count paragraphs (blank-line blocks, joined) instead of lines. None turns either off.
+    hard_wrap_chars: tuple[int, int] | None = (50, 80)
+    min_hard_wrapped_line_ratio: float | None = 0.5
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,11 @@ class KoC4Rules(C4Rules):
     # measured-ko: Korean Wikipedia sentences are long; of the 964 KorQuAD paragraphs 19.4% have fewer than
     # 5 sentences, 1.5% fewer than 3.
     min_sentences: int | None = 3
+    # measured-ko (issue 19): a Korean sentence is 61 non-space characters at the median (KorQuAD; news 50), and
+    # legal text runs one sentence over many clauses (the Constitution's preamble: one sentence, 341 characters).
+    # The Korean texts of 1-2 sentences the rule dropped were 160-592 characters, all prose; no junk of the
+    # labelled set reaches this rule with fewer than 3 sentences. So it applies up to 150 (2.5 median sentences).
+    min_sentences_max_chars: int | None = 150
 
 
 @dataclass(frozen=True)
