@@ -1,6 +1,13 @@
-"""Whole-job throughput with 1 and 2 Ray workers on one machine, and on a 2-node local Ray cluster.
+"""Whole-job throughput with 1 and 2 Ray workers on one machine, and on a 2-node local Ray cluster; or a size
+series with per-stage speed and memory.
 
     .venv/bin/python benches/scaling.py --shared ../shared/data [--mb 8]
+    .venv/bin/python benches/scaling.py --shared ../shared/data --series 16,128,512 [--workers 2]
+
+--series: for each size (MB of text), a corpus of real sentences, the whole job with --workers embedded Ray
+workers, and per stage: wall seconds and MB of that stage's input per second per core; the time outside the
+stages (job wall minus the stages' walls: startup, Ray, the report); the driver's peak RSS and the largest peak
+RSS of any other process of the job (Ray workers, raylet), polled every 0.5 s from /proc.
 
 Builds a corpus of real Korean and English text from the shared data (NSMC reviews, news, WikiText, Gutenberg,
 bills; split into --parts files so that tasks can spread), then runs jobs/full.py three times into fresh output
@@ -74,6 +81,31 @@ def build_corpus(shared: Path, folder: Path, target_mb: float, parts: int) -> in
     return total
 
 
+def _rss_tree(root: int) -> dict[int, int]:
+    """RSS in bytes of `root` and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[int(entry.name)] = int(line.split()[1]) * 1024
+    out, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        out[pid] = rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return out
+
+
 def run_job(corpus: Path, out: Path, workers: int, env_extra: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | env_extra
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
@@ -83,15 +115,25 @@ def run_job(corpus: Path, out: Path, workers: int, env_extra: dict) -> dict:
         "--set", "stages.tokenizer.vocab_size=8192", "--set", "stages.pack.seq_len=2048",
     ]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    log = open(out.parent / f"{out.name}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    driver_peak = other_peak = 0
+    while proc.poll() is None:
+        tree = _rss_tree(proc.pid)
+        driver_peak = max(driver_peak, tree.pop(proc.pid, 0))
+        other_peak = max([other_peak, *tree.values()])
+        time.sleep(0.5)
     wall = time.perf_counter() - start
+    log.close()
     if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    stages = {}
+        raise RuntimeError((out.parent / f"{out.name}.log").read_text()[-3000:])
+    stages, bytes_in = {}, {}
     for stage_dir in sorted(p for p in out.iterdir() if (p / "stats.json").exists()):
         s = json.loads((stage_dir / "stats.json").read_text())
         stages[s["stage"]] = s["wall_seconds"]
-    return {"wall": wall, "stages": stages}
+        bytes_in[s["stage"]] = s["bytes_in"]
+    return {"wall": wall, "stages": stages, "bytes_in": bytes_in, "driver_peak_mb": driver_peak / 1e6,
+            "other_peak_mb": other_peak / 1e6}  # fmt: skip
 
 
 def _free_port() -> int:
@@ -124,7 +166,11 @@ def main() -> None:
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--mb", type=float, default=8)
     parser.add_argument("--parts", type=int, default=8)
+    parser.add_argument("--series", help="comma-separated sizes in MB of text, e.g. 16,128,512")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if args.series:
+        return size_series(Path(args.shared), [float(x) for x in args.series.split(",")], args.workers, args.parts)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -151,6 +197,28 @@ def main() -> None:
     for name, r in results.items():
         cells = " | ".join(f"{r['stages'].get(s, 0):.1f}" for s in stage_names)
         print(f"| {name} | {r['wall']:.1f} | {total / 1e6 / r['wall']:.2f} | {cells} |")
+
+
+def size_series(shared: Path, sizes: list[float], workers: int, parts: int) -> None:
+    rows = []
+    for mb in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            total = build_corpus(shared, tmp / "corpus", mb, max(parts, workers * 4))
+            r = run_job(tmp / "corpus", tmp / "run", workers, {})
+            r["mb"], r["total"] = mb, total
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    names = list(rows[0]["stages"])
+    print(f"\nworkers: {workers}; MB/s per core = a stage's input MB / its wall s / {workers}")
+    print("| input MB | job wall s | MB/s per core, whole job | outside the stages s | driver peak MB | largest other "
+          "process MB | " + " | ".join(names) + " |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names))
+    for r in rows:
+        outside = r["wall"] - sum(r["stages"].values())
+        cells = " | ".join(f"{r['bytes_in'][n] / 1e6 / max(r['stages'][n], 1e-9) / workers:.2f}" for n in names)
+        print(f"| {r['total'] / 1e6:.0f} | {r['wall']:.0f} | {r['total'] / 1e6 / r['wall'] / workers:.2f} | "
+              f"{outside:.0f} | {r['driver_peak_mb']:.0f} | {r['other_peak_mb']:.0f} | {cells} |")  # fmt: skip
 
 
 if __name__ == "__main__":

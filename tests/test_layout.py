@@ -93,10 +93,25 @@ def test_no_import_cycles_inside_lmpipe():
 
 
 def test_core_is_a_leaf():
-    # core is what every stage builds on; it may not reach up into a stage, the tokenizer or the trainer
+    # core is what every stage builds on; it may not reach up into a stage, the tokenizer or the trainer (the
+    # text helpers below it, lmpipe.text, are allowed: the readers repair Korean charsets with them)
     for module, deps in _graph().items():
-        if module.startswith("lmpipe.core"):
-            assert all(d.startswith("lmpipe.core") or d == "lmpipe" for d in deps), (module, deps)
+        if module.startswith(("lmpipe.core", "lmpipe.text")):
+            assert all(d.startswith(("lmpipe.core", "lmpipe.text")) or d == "lmpipe" for d in deps), (module, deps)
+
+
+def test_one_helper_for_hangul_and_url_hosts():
+    # one Korean-text module and one URL-host helper (four Hangul guessers and three host extractors once)
+    import re
+
+    for path in PKG.rglob("*.py"):
+        if path.name in ("korean.py", "urls.py") or "testing" in path.parts:
+            continue
+        src = path.read_text(encoding="utf-8")
+        assert not re.search(r"re\.compile\([^)]*\\uac00", src), (
+            f"{path}: Hangul ranges belong in lmpipe/text/korean.py"
+        )
+        assert ".hostname" not in src, f"{path}: URL hosts belong in lmpipe/core/urls.py"
 
 
 def test_one_top_level_import_name():

@@ -19,6 +19,8 @@ import codecs
 import re
 from dataclasses import dataclass
 
+from lmpipe.text.korean import syllable_share
+
 # Bytes a page may have undecodable in its best encoding before we call it undecodable: a few broken bytes in
 # a long page (a truncated multi-byte character, one pasted fragment) are common and harmless once replaced.
 MAX_REPLACEMENT_RATIO = 0.005
@@ -122,11 +124,6 @@ def _strict(data: bytes, codec: str) -> str | None:
         return None
 
 
-def _hangul_share(text: str) -> float:
-    other = [c for c in text if c > "\x7f" and not c.isspace()]
-    return sum("\uac00" <= c <= "\ud7a3" for c in other) / len(other) if other else 0.0
-
-
 def _korean_despite_label(data: bytes, declared: str | None, detected: str | None) -> str | None:
     """cp949 text of a page declared in a Chinese/Japanese legacy code page whose bytes are really Korean.
 
@@ -139,7 +136,7 @@ def _korean_despite_label(data: bytes, declared: str | None, detected: str | Non
     if declared not in _OTHER_CJK_LEGACY or (detected is not None and detected not in _KOREAN):
         return None
     text = _strict(data, "cp949")
-    return text if text is not None and _hangul_share(text) >= _MIN_HANGUL_SHARE else None
+    return text if text is not None and syllable_share(text) >= _MIN_HANGUL_SHARE else None
 
 
 def decode_html(data: bytes, http_charset: str | None = None) -> Decoded:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 from datatrove.data import Document
 from warcio.archiveiterator import ArchiveIterator
@@ -31,6 +30,7 @@ from lmpipe.core.records import (
     InputError,
     Skip,
 )
+from lmpipe.core.urls import domain_of
 
 # Metadata flag: the text is still HTML. The extraction step consumes it, so a document that went through
 # ingest once is never extracted twice.
@@ -66,14 +66,6 @@ def _charset_param(content_type: str | None) -> str | None:
         if key.strip().lower() == "charset" and value.strip():
             return value.strip().strip("\"'")
     return None
-
-
-def _domain(url: str | None) -> str | None:
-    try:
-        host = urlsplit(url).hostname if url else None
-    except ValueError:  # e.g. a malformed IPv6 host: keep the page, without a domain
-        return None
-    return host.removeprefix("www.") or None if host else None
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -125,7 +117,7 @@ def record_to_item(record, path: str, row: int, source: str) -> Document | Skip 
     metadata = {
         schema.SOURCE: source,
         schema.URL: url,
-        schema.DOMAIN: _domain(url),
+        schema.DOMAIN: domain_of(url),
         schema.CRAWL_DATE: headers.get_header("WARC-Date"),
         schema.WARC_RECORD_ID: record_id,
         schema.CONTENT_TYPE: mime or "text/html",

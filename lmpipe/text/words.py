@@ -13,32 +13,15 @@ from __future__ import annotations
 
 import re
 
-from lmpipe.text.korean import morphemes
+from lmpipe.text.korean import (  # noqa: F401  (hangul_ratio, script_lang: the filters' word helpers)
+    KOREAN_SCRIPT_MIN_HANGUL_RATIO,
+    hangul_ratio,
+    morphemes,
+    script_lang,
+)
 
-# Hangul: syllables, conjoining jamo, compatibility jamo, extended jamo A/B (see _NON_HANGUL below).
-
-# Share of Hangul among the letters of a text above which a document without a `lang` is treated as Korean.
-# Korean Wikipedia paragraphs (KorQuAD v1 dev contexts, 964) have a median Hangul share of letters of 0.99, 1st
-# percentile 0.60, minimum 0.23; English prose has 0. 0.3 leaves room for Korean pages full of Latin names.
-KOREAN_SCRIPT_MIN_HANGUL_RATIO = 0.3
-
-
-_NON_LETTERS = re.compile(r"[\W\d_]+")
-_NON_HANGUL = re.compile("[^\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff]+")
 _ALNUM = re.compile(r"[^\W_]")
 _ALPHA = re.compile(r"[^\W\d_]")
-
-
-def hangul_ratio(text: str) -> float:
-    """Hangul characters / letters (any script); 0.0 when the text has no letter."""
-    # `sub` to count: one C pass each, no list of matches
-    letters = len(_NON_LETTERS.sub("", text))
-    return len(_NON_HANGUL.sub("", text)) / letters if letters else 0.0
-
-
-def script_lang(text: str) -> str:
-    """'ko' when Hangul dominates the letters of `text`, else 'en' (rule profile, not language identification)."""
-    return "ko" if hangul_ratio(text) >= KOREAN_SCRIPT_MIN_HANGUL_RATIO else "en"
 
 
 def english_words(text: str) -> list[str]:

@@ -15,20 +15,11 @@ tests/test_tokenizer.py pins it.
 
 from __future__ import annotations
 
-import re
 from itertools import pairwise
 
 from tokenizers import NormalizedString, PreTokenizedString, pre_tokenizers
 
-from lmpipe.text.korean import morpheme_spans
-
-# Hangul syllables, jamo (incl. NFD conjoining jamo), compatibility jamo and jamo extensions A/B.
-_HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff"
-HANGUL_RE = re.compile(f"[{_HANGUL}]")
-
-
-def is_hangul(ch: str) -> bool:
-    return HANGUL_RE.match(ch) is not None
+from lmpipe.text.korean import HANGUL_RE, is_hangul, morpheme_spans  # noqa: F401  (HANGUL_RE: train.py)
 
 
 def byte_level() -> pre_tokenizers.ByteLevel:

@@ -25,7 +25,7 @@ import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import numpy as np
 import xxhash
@@ -35,6 +35,7 @@ from loguru import logger
 
 from lmpipe.core import schema
 from lmpipe.core.steps import Filter
+from lmpipe.core.urls import host_of  # noqa: F401  (re-exported: tests and the classifier's URL keys use it here)
 
 URL_BLOCKED_DOMAIN = "url.blocked_domain"
 URL_BLOCKED_URL = "url.blocked_url"
@@ -111,16 +112,6 @@ def load_datatrove_blocklists() -> tuple[np.ndarray, set[str]]:
             elif member.name == "urls":
                 urls = {normalize_url(u) for u in read_list(io.TextIOWrapper(data, encoding="utf-8"))}
     return domains, urls
-
-
-def host_of(url: str) -> str:
-    host = (urlsplit(url if "//" in url else "//" + url).hostname or "").rstrip(".")
-    if "xn--" in host:
-        try:
-            host = host.encode("ascii").decode("idna")
-        except UnicodeError:
-            pass  # keep the punycode form: the lists hold that form too
-    return host.lower()
 
 
 def parent_domains(host: str) -> list[str]:

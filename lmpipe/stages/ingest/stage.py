@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
 
 from datatrove.data import Document
 
 from lmpipe.core import schema
 from lmpipe.core.runner import Stage
 from lmpipe.core.steps import Filter, Transform
+from lmpipe.core.urls import domain_of
 from lmpipe.stages.ingest.langid import LangIdConfig, LangIdFilter
 from lmpipe.stages.ingest.steps import ExtractionFilter, HtmlToText, UnicodeHygiene
 
@@ -54,8 +54,7 @@ class AddDomain(Transform):
     def transform(self, doc: Document) -> None:
         url = doc.metadata.get(schema.URL)
         if url and not doc.metadata.get(schema.DOMAIN):
-            host = urlsplit(str(url)).hostname or ""
-            doc.metadata[schema.DOMAIN] = host.removeprefix("www.") or None
+            doc.metadata[schema.DOMAIN] = domain_of(url)
 
 
 class SizeFilter(Filter):

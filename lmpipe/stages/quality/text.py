@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import re
 
-from lmpipe.text.korean import morphemes
+from lmpipe.text.korean import has_syllables, morphemes
 
 # \w+ keeps letters of every script together; each other visible character is its own token.
 _WORDS = re.compile(r"\w+|[^\w\s]")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _WHITESPACE = re.compile(r"\s+")
 # A document containing "__label__x" must not look like a training label to fastText.
 _LABEL_PREFIX = "__label__"
 
 
 def has_hangul(text: str, sample_chars: int = 2000) -> bool:
-    return _HANGUL.search(text, 0, sample_chars) is not None
+    """The classifier's language guess: any Hangul syllable in the first characters (lmpipe.text.korean)."""
+    return has_syllables(text, sample_chars)
 
 
 def fasttext_line(text: str, max_chars: int | None) -> str:
