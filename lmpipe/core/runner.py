@@ -214,23 +214,12 @@ def _run_locked(
     overwrite: bool,
 ) -> StageResult:
     previous = read_manifest(out) if out.is_dir() else None
-    cached = (previous or {}).get("input_hashes", {})
-    hashes = file_hashes(all_files, cached)
+    hashes = file_hashes(all_files, (previous or {}).get("input_hashes", {}))
     fp = fingerprint(stage, cfg, inputs, hashes)
     marker = out / "_stage.json"
-    if previous is not None:
-        if previous.get("fingerprint") != fp:
-            if not overwrite:
-                raise StageError(
-                    f"{out} holds output of a different run of '{previous.get('stage')}' (other inputs or config); "
-                    "choose another output directory or pass --overwrite"
-                )
-            logger.warning(f"overwriting {out}: inputs or config changed")
-            shutil.rmtree(out)
-        elif previous.get("complete") and (out / "stats.json").exists():
-            stats = json.loads((out / "stats.json").read_text())
-            logger.info(f"stage {stage.name}: already complete in {out}, nothing to do")
-            return StageResult(stage.name, out, stats, skipped_run=True)
+    done = _check_previous(stage, out, previous, fp, overwrite)
+    if done is not None:
+        return done
     out.mkdir(parents=True, exist_ok=True)
     record = {"stage": stage.name, "fingerprint": fp, "config": asdict(cfg), "inputs": all_files}
     record["input_hashes"] = hashes
@@ -269,6 +258,26 @@ def _run_locked(
         f"in {stats['wall_seconds']:.1f}s"
     )
     return StageResult(stage.name, out, stats)
+
+
+def _check_previous(stage: Stage, out: Path, previous: dict | None, fp: str, overwrite: bool) -> StageResult | None:
+    """What an earlier run left in `out`: the finished result when it ran these inputs and config; otherwise
+    nothing (an unfinished run of the same fingerprint resumes), or an error (another run's output)."""
+    if previous is None:
+        return None
+    if previous.get("fingerprint") != fp:
+        if not overwrite:
+            raise StageError(
+                f"{out} holds output of a different run of '{previous.get('stage')}' (other inputs or config); "
+                "choose another output directory or pass --overwrite"
+            )
+        logger.warning(f"overwriting {out}: inputs or config changed")
+        shutil.rmtree(out)
+        return None
+    if previous.get("complete") and (out / "stats.json").exists():
+        logger.info(f"stage {stage.name}: already complete in {out}, nothing to do")
+        return StageResult(stage.name, out, json.loads((out / "stats.json").read_text()), skipped_run=True)
+    return None
 
 
 def _make_executor(pipeline: list[PipelineStep], tasks: int, out: Path, run: RunConfig):

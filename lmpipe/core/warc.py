@@ -74,6 +74,7 @@ def _looks_binary(head: bytes) -> bool:
 
 def record_to_item(record, path: str, row: int, source: str) -> Document | Skip | None:
     """A response record as a Document, a Skip, or None for records that are no page (not counted)."""
+    # One branch per reason a WARC record is no page, in the order they are checked: splitting it would hide it.
     headers = record.rec_headers
     record_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or None
     where = f"record {record_id or f'#{row}'}"

@@ -226,6 +226,7 @@ def train(inputs: list[str], output_dir: str | Path, cfg: TrainConfig = TrainCon
     and special_tokens_map.json (for transformers), training_config.json (config + measurements) and
     data_manifest.json (every input file with its hash and what was used from it). Returns the measurements.
     """
+    # Long on purpose: scan, sample, train, save and verify in the order they happen, each a few lines.
     files = resolve_inputs(inputs)
     out = Path(output_dir)
     started = time.monotonic()

@@ -207,6 +207,7 @@ class DecontIndex:
 
 
 def build_index(specs: list[BenchmarkSpec], params: IndexParams) -> DecontIndex:
+    # Kept whole: the index is built in one pass whose steps share their arrays (memory is the constraint).
     w, m, s = params.window, params.min_short_units, params.probe_stride
     if not 1 <= s <= w:
         raise ValueError(f"probe_stride must be between 1 and window ({w}), got {s}")
