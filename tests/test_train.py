@@ -52,7 +52,9 @@ def tiny(shards: Path, **overrides) -> TrainConfig:
 
 
 def test_loss_falls(shards):
-    history = train(tiny(shards))
+    # 60 steps: with 40 the fall was 0.99 for one shuffle order of the samples and 1.10 for another (pack's order
+    # changed with its bucketed shuffle); at 60 it is 1.22, well clear of the bound
+    history = train(tiny(shards, max_steps=60, eval_interval=30))
     losses = [r["loss"] for r in history]
     assert abs(losses[0] - torch.log(torch.tensor(1024.0)).item()) < 0.1  # uniform over the vocabulary at init
     assert sum(losses[-5:]) / 5 < losses[0] - 1.0

@@ -55,7 +55,9 @@ class TrainConfig:
     seed: int = 0  # model init and data order
     dtype: str = "auto"  # "bf16" autocast, "fp32", or "auto" (bf16 on CUDA, fp32 on CPU)
     compile: bool | None = None  # torch.compile the transformer; None: on for CUDA
-    ce_chunk: int = 8192  # tokens per chunk of the output layer + cross-entropy
+    # tokens per chunk of the output layer + cross-entropy; off CUDA capped at ~100 MB of fp32 logits per chunk
+    # (256 tokens at vocabulary 102,400: lmpipe.trainer.loss.chunk_rows)
+    ce_chunk: int = 8192
     sdpa_gqa: bool = True  # let SDPA handle grouped-query attention (False: repeat k/v heads before it)
     # CUDA attention kernel: "auto" (PyTorch's order: flash first), "flash", "cudnn" (cuDNN's fused attention,
     # flash as fallback), "efficient". Process-wide while train() runs; compiled graphs bake the choice in.
@@ -234,6 +236,7 @@ def inductor_options(names: tuple[str, ...]):
 
 
 def _train(cfg: TrainConfig) -> list[dict]:
+    # One function on purpose, as nanoGPT's loop: a training step is read top to bottom in one sitting.
     rt = Runtime(cfg)
 
     # --- data: every header asserted before the model is built ---
