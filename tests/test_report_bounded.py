@@ -134,6 +134,9 @@ def _check_numbers(data: report.RunData, results: list[StageResult]) -> None:
         counts = data.kept_by_lang[r.stage]
         assert sum(v["docs"] for v in counts.values()) == r.stats["docs_out"], r.stage
         assert sum(v["bytes"] for v in counts.values()) == r.stats["bytes_out"], r.stage
+        by_source = data.kept_by_source[r.stage]  # per source too (issue 20): the sample scaled to the totals
+        assert sum(v["docs"] for v in by_source.values()) == r.stats["docs_out"], r.stage
+        assert sum(v["bytes"] for v in by_source.values()) == r.stats["bytes_out"], r.stage
     pack = results[-1].stats["pack"]["splits"].values()
     exact = sum(s["tokens"] - s["documents"] for s in pack)  # tokens without the one EOS per document
     assert sum(v["tokens"] for v in data.kept_by_lang["pack"].values()) == exact

@@ -48,9 +48,13 @@ def test_report_renders_tables_and_figures_in_chromium(report, tmp_path):
         )  # fmt: skip
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    for title in ("Funnel", "Kept per language", "Removal and skip reasons", "Tokenizer compression"):
-        assert f"<h2>{title}" in html
-    assert html.count("<img") >= 3 and "data:image/png;base64," in html
+    for title in ("Warnings", "Funnel", "Bytes and tokens funnel", "Kept per language", "Kept per source",
+                  "Final mix", "Removal and skip reasons", "Tokenizer compression", "Versions", "Config (resolved)",
+                  "Histogram of document length", "Histogram of quality_score"):  # fmt: skip
+        assert f"<h2>{title}" in html, title
+    assert html.index("<h2>Warnings") < html.index("<h2>Funnel")
+    assert html.count("<img") >= 5 and "data:image/png;base64," in html  # 3 charts + 2 histograms at least
+    assert '<a href="filter/report.md">' in html  # examples per removal reason: the stage's own report
     assert "<td>ingest</td><td>30</td>" in html  # 10 bills + 20 WikiText articles read by the first stage
 
     shot = tmp_path / "report.png"
