@@ -231,3 +231,19 @@ def test_sigterm_is_an_error_line_and_stops_the_workers(samples, tmp_path):
         time.sleep(0.2)
     assert workers and not any(_alive(w) for w in workers)
     assert proc.returncode == 130 and "error: interrupted" in err and "Traceback" not in err
+
+
+def test_task_count_has_no_cap_and_follows_bytes_per_task(tmp_path):
+    from lmpipe.core.runner import task_count
+
+    files = []
+    for i in range(100):
+        f = tmp_path / f"f{i:03d}.jsonl"
+        f.write_bytes(b"x" * 1000)
+        files.append(str(f))
+    assert task_count(RunConfig(), files) == 100  # one per file: once capped at 64
+    assert task_count(RunConfig(tasks=7), files) == 7
+    assert task_count(RunConfig(bytes_per_task=10_000), files) == 10  # 100 kB in 10 kB tasks
+    assert task_count(RunConfig(bytes_per_task=10**9, workers=4), files) == 4  # never fewer tasks than workers
+    with pytest.raises(ConfigError, match="bytes_per_task"):
+        RunConfig(bytes_per_task=0)

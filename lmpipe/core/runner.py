@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -65,7 +66,10 @@ class RunConfig:
 
     executor: Literal["local", "ray"] = "local"
     workers: int = 1  # tasks running at once; size it to the cores (each task is one process)
-    tasks: int | None = None  # number of tasks (input files are split among them); None: one per file, max 64
+    tasks: int | None = None  # number of tasks (input files are split among them); None: see task_count()
+    # None: one task per input file (no cap: a 512-core cluster can use 512 files at once). Set: files are grouped
+    # into tasks of about this many bytes (but at least `workers` tasks), for inputs of many small files.
+    bytes_per_task: int | None = None
     keep_excluded_text: bool = True  # write the text of excluded documents to DIR/excluded (off for huge runs)
     ray_mem_per_task_gb: float = 2.0  # memory Ray reserves for each task
 
@@ -82,6 +86,8 @@ class RunConfig:
             raise ConfigError(
                 f"run.tasks must be a whole number >= 1 (or unset: one per input file), got {self.tasks!r}"
             )
+        if self.bytes_per_task is not None and self.bytes_per_task < 1:
+            raise ConfigError(f"run.bytes_per_task must be >= 1 (or unset), got {self.bytes_per_task!r}")
         if not self.ray_mem_per_task_gb > 0:
             raise ConfigError(f"run.ray_mem_per_task_gb must be > 0, got {self.ray_mem_per_task_gb!r}")
 
@@ -227,7 +233,7 @@ def _run_locked(
 
     started = time.time()
     sources = input_sources(inputs, files_per_input)
-    tasks = run.tasks or max(1, min(len(all_files), 64))
+    tasks = task_count(run, all_files)
     build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, out, run)
     pipeline = build_pipeline(stage.name, build(cfg), sources, out, run)
     executor = _make_executor(pipeline, tasks, out, run)
@@ -258,6 +264,17 @@ def _run_locked(
         f"in {stats['wall_seconds']:.1f}s"
     )
     return StageResult(stage.name, out, stats)
+
+
+def task_count(run: RunConfig, files: list[str]) -> int:
+    """How many tasks a stage runs: run.tasks if set; else one per file, or files grouped by run.bytes_per_task.
+    A task reads whole files: one large file is one task (splitting Parquet by row groups is not done yet)."""
+    if run.tasks:
+        return run.tasks
+    if run.bytes_per_task is None:
+        return max(1, len(files))
+    total = sum(storage.identity(f)["size"] if storage.is_url(f) else os.path.getsize(f) for f in files)
+    return max(1, min(len(files), max(run.workers, -(-total // run.bytes_per_task))))
 
 
 def _check_previous(stage: Stage, out: Path, previous: dict | None, fp: str, overwrite: bool) -> StageResult | None:
