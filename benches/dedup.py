@@ -11,6 +11,9 @@
    filter; default config: 5-grams, 14 bands x 8 rows, English spaCy word tokenizer).
 4. Signature throughput per core: ours (numpy), datasketch's MinHash per document (SHA-1), datatrove's.
 5. Clustering with 1 and 2 workers on a larger set (the eval set plus 200k NSMC reviews).
+6. Light-edit families (issue 19, evalset.build_families): recall per family (2-5% words replaced or deleted, cut
+   to ~90%, site header and footer) and distinct documents kept, with the related pairs of 4b.
+   `--families-only` runs 6 and 4b alone; `--set KEY=VALUE` (repeatable) passes dedup settings to every run.
 Prints a JSON summary; docs/bench/dedup.md records the numbers.
 """
 
@@ -125,9 +128,14 @@ def ours(input_dir: Path, out: Path, settings: list[str], workers: int = 1) -> d
     kept = set()
     import pyarrow.parquet as pq
 
-    for f in out.glob("part-*.parquet"):
+    for f in out.glob("data/part-*.parquet"):
         kept |= {i.split("/", 1)[1] for i in pq.read_table(f, columns=["id"])["id"].to_pylist()}
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(rss), "phases": summary["phase_seconds"], "kept": kept}
+    clusters = {}  # document id -> its duplicate cluster (documents without a duplicate are not listed)
+    for f in (out / "_dedup" / "decisions").glob("*.parquet"):
+        t = pq.read_table(f, columns=["id", "cluster"])
+        clusters |= {i.split("/", 1)[1]: c for i, c in zip(t["id"].to_pylist(), t["cluster"].to_pylist())}
+    phases = summary["phase_seconds"]
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(rss), "phases": phases, "kept": kept, "clusters": clusters}
 
 
 DATATROVE_SCRIPT = """
@@ -185,6 +193,44 @@ def signature_speed(docs: list[evalset.EvalDoc]) -> dict:
     return {"ours_docs_per_s": round(len(texts) / ours_s), "datasketch_docs_per_s": round(len(texts) / datasketch_s)}
 
 
+def families(originals: list[tuple[str, str, str]], work: Path, settings: list[str]) -> dict:
+    """6. Recall per light-edit family and distinct documents kept, one stage run on the family set."""
+    docs = evalset.build_families(originals, copy_fraction=0.4, seed=0)
+    by_id = {d.id: d for d in docs}
+    jaccard = {}
+    for family in evalset.FAMILIES:
+        js = sorted(minhash.exact_jaccard(by_id[d.group].text, d.text, "char", 5) for d in docs if d.kind == family)
+        jaccard[family] = {"n": len(js), "min": round(js[0], 3), "median": round(js[len(js) // 2], 3)}
+    write_inputs(work / "input-families", docs)
+    r = ours(work / "input-families", work / "out-families", settings)
+    score = evalset.score(docs, r["kept"])
+    row = {
+        "documents": len(docs),
+        "copy_jaccard_char5": jaccard,
+        "recall": evalset.recall_by_kind(docs, r["clusters"]),
+        "copies_removed": score["copies_removed"],
+        "distinct_kept": score["uniques_kept"],
+        "wall_s": r["wall_s"],
+    }
+    print("families", row, flush=True)
+    return row
+
+
+def related_pairs(originals: list[tuple[str, str, str]], work: Path, settings: list[str]) -> dict:
+    """4b. Related pairs below the threshold (rewritten articles): both must survive; LSH alone vs verified."""
+    related = {}
+    for lo, hi in ((0.5, 0.6), (0.6, 0.7), (0.7, 0.78)):
+        pairs = evalset.related_pairs(originals, lo, hi, seed=3)
+        write_inputs(work / "input-related", [d for a, b, _ in pairs for d in (a, b)])
+        row = {"pairs": len(pairs), "ko": sum(a.lang == "ko" for a, _, _ in pairs)}
+        for verify in (False, True):
+            r = ours(work / "input-related", work / "out-related", settings + [f"verify={str(verify).lower()}"])
+            row[f"merged_verify_{verify}"] = sum(a.id not in r["kept"] or b.id not in r["kept"] for a, b, _ in pairs)
+        related[f"{lo}-{hi}"] = row
+        print("related", lo, hi, row, flush=True)
+    return related
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="/work/shared/data")
@@ -192,12 +238,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="speed runs; the best is kept")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-shingles", action="store_true")
+    parser.add_argument("--families-only", action="store_true", help="light-edit families and related pairs only")
+    parser.add_argument("--set", action="append", default=[], dest="settings", help="dedup setting KEY=VALUE")
     args = parser.parse_args()
     data, work = Path(args.data), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {"uptime_before": os.getloadavg()}
+    results: dict = {"uptime_before": os.getloadavg(), "settings": args.settings}
 
     originals = load_originals(data)
+    results["families"] = families(originals, work, args.settings)
+    if args.families_only:
+        results["related_pairs"] = related_pairs(originals, work, args.settings)
+        print(json.dumps(results, indent=2, default=str))
+        (work / "results-families.json").write_text(json.dumps(results, indent=2, default=str))
+        return
     docs = evalset.build(originals, copy_fraction=0.4, template_fraction=0.15, seed=0)
     results["set"] = {
         "originals": len(originals),
@@ -232,30 +286,19 @@ def main() -> None:
     best: dict = {}
     for _ in range(args.repeat):
         for name, fn in (
-            ("ours", lambda: ours(work / "input", work / "out-ours", [])),
+            ("ours", lambda: ours(work / "input", work / "out-ours", args.settings)),
             ("datatrove", lambda: datatrove(work / "input", work / "datatrove")),
         ):
             r = fn()
             if name not in best or r["wall_s"] < best[name]["wall_s"]:
                 best[name] = r
     for name, r in best.items():
-        results[name] = {k: v for k, v in r.items() if k != "kept"} | evalset.score(docs, r["kept"])
+        results[name] = {k: v for k, v in r.items() if k not in ("kept", "clusters")} | evalset.score(docs, r["kept"])
         results[name]["docs_per_s_per_core"] = round(len(docs) / r["wall_s"], 1)
         print(name, results[name], flush=True)
     results["signature_speed"] = signature_speed(docs)
 
-    # 4b. related pairs below the threshold (rewritten articles): both must survive; LSH alone vs verified
-    related = {}
-    for lo, hi in ((0.5, 0.6), (0.6, 0.7), (0.7, 0.78)):
-        pairs = evalset.related_pairs(originals, lo, hi, seed=3)
-        write_inputs(work / "input-related", [d for a, b, _ in pairs for d in (a, b)])
-        row = {"pairs": len(pairs), "ko": sum(a.lang == "ko" for a, _, _ in pairs)}
-        for verify in (False, True):
-            r = ours(work / "input-related", work / "out-related", [f"verify={str(verify).lower()}"])
-            row[f"merged_verify_{verify}"] = sum(a.id not in r["kept"] or b.id not in r["kept"] for a, b, _ in pairs)
-        related[f"{lo}-{hi}"] = row
-        print("related", lo, hi, row, flush=True)
-    results["related_pairs"] = related
+    results["related_pairs"] = related_pairs(originals, work, args.settings)
 
     # 5. clustering with more workers, on a larger set
     if not args.skip_scaling:

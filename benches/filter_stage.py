@@ -47,7 +47,7 @@ def run_filter(code: Path, src: Path, out: Path) -> tuple[float, float]:
 def kept_digest(out: Path) -> str:
     h = hashlib.sha256()
     rows = []
-    for f in sorted(out.glob("part-*.parquet")):
+    for f in sorted(out.glob("data/part-*.parquet")):
         t = pq.read_table(f, columns=["id", "text"])
         rows += zip(t["id"].to_pylist(), t["text"].to_pylist())
     for i, t in sorted(rows):

@@ -136,7 +136,7 @@ def _part_files(folder: Path) -> list[Path]:
         manifest = None
     if manifest and manifest.get("parts"):
         return [folder / e["name"] for e in manifest["parts"]]
-    return sorted(folder.glob("part-*.parquet"))
+    return sorted(folder.glob("data/part-*.parquet"))
 
 
 def _spread(items: list, k: int) -> list:

@@ -324,7 +324,7 @@ def test_train_cli_then_quality_stage_end_to_end(tmp_path):
     stats = run_stage(stage, cfg, inputs, out).stats
     assert stats["docs_in"] == 130 == stats["docs_out"] + stats["docs_excluded"]
     assert set(stats["excluded"]) <= {QUALITY_LOW_SCORE}
-    kept = [r for p in out.glob("part-*.parquet") for r in pq.read_table(p).to_pylist()]
+    kept = [r for p in out.glob("data/part-*.parquet") for r in pq.read_table(p).to_pylist()]
     assert kept and all(r[schema.QUALITY_SCORE] >= 0.5 for r in kept)
     excluded = [r for p in (out / "excluded").glob("*.parquet") for r in pq.read_table(p).to_pylist()]
     assert all(json.loads(r["metadata_json"])[schema.QUALITY_SCORE] < 0.5 for r in excluded)

@@ -61,7 +61,7 @@ def _rows(folder: Path, pattern: str) -> list[dict]:
 
 
 def _kept_ids(out: Path) -> set[str]:
-    return {r["id"].removeprefix("eval/") for r in _rows(out, "part-*.parquet")}
+    return {r["id"].removeprefix("eval/") for r in _rows(out, "data/part-*.parquet")}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_accounting_reasons_and_metadata(dedup_run, eval_docs):
     assert set(stats["excluded"]) == {DEDUP_EXACT, DEDUP_NEAR}
     excluded = _rows(out, "excluded/*.parquet")
     by_id = {d.id: d for d in eval_docs}
-    kept_rows = {r["id"]: r for r in _rows(out, "part-*.parquet")}
+    kept_rows = {r["id"]: r for r in _rows(out, "data/part-*.parquet")}
     for row in excluded:
         meta = json.loads(row["metadata_json"])
         doc = by_id[row["id"].removeprefix("eval/")]

@@ -29,7 +29,7 @@ def _rank_worker_pids() -> list[int]:
 
 def _kept(folder: Path) -> list[dict]:
     return sorted(
-        (r for f in sorted(folder.glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()),
+        (r for f in sorted(folder.glob("data/part-*.parquet")) for r in pq.read_table(f).to_pylist()),
         key=lambda r: r["id"],
     )
 

@@ -36,7 +36,7 @@ def ingested(tmp_path_factory, samples=Path(__file__).resolve().parent.parent / 
 
 def _outcome(folder: Path) -> tuple[list, list]:
     kept, excluded = [], []
-    for f in sorted(folder.glob("part-*.parquet")):
+    for f in sorted(folder.glob("data/part-*.parquet")):
         t = pq.read_table(f, columns=["id", "text"])
         kept += zip(t["id"].to_pylist(), t["text"].to_pylist())
     for f in sorted(folder.glob("excluded/*.parquet")):

@@ -47,7 +47,7 @@ def test_filter_stage_end_to_end(tmp_path):
     assert reasons["junk/menu"] == korean.BOILERPLATE_MOSTLY
     assert all(r["text"] for r in excluded)  # excluded documents keep their text for audit
 
-    kept = [r for p in sorted(out.glob("part-*.parquet")) for r in pq.read_table(p).to_pylist()]
+    kept = [r for p in sorted(out.glob("data/part-*.parquet")) for r in pq.read_table(p).to_pylist()]
     kept_ko = [r for r in kept if r["lang"] == "ko"]
     assert len(kept_ko) >= 80  # real Korean news sentences (10 per document) are mostly kept
     meta = json.loads(kept_ko[0]["metadata_json"])

@@ -46,11 +46,11 @@ def test_full_job_with_embedded_ray_twice(tmp_path):
     run_dir = tmp_path / "runs" / "sample"
     assert f"run report: {run_dir / 'report.md'}" in first.stdout
     _check_outputs(run_dir)
-    parts = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/part-*.parquet")}
+    parts = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/data/part-*.parquet")}
     second = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already complete" in second.stderr
-    assert {p: p.stat().st_mtime_ns for p in run_dir.glob("*/part-*.parquet")} == parts
+    assert {p: p.stat().st_mtime_ns for p in run_dir.glob("*/data/part-*.parquet")} == parts
 
 
 def _free_port() -> int:

@@ -72,7 +72,7 @@ def test_a_killed_local_worker_is_retried_without_loss_or_duplicates(samples, tm
     assert killed is not None, "no pool worker was seen"
     assert "error" not in result, repr(result.get("error"))
     assert result["r"].stats["docs_in"] == 40 == result["r"].stats["docs_out"]
-    ids = [i for f in (tmp_path / "out").glob("part-*.parquet") for i in pq.read_table(f)["id"].to_pylist()]
+    ids = [i for f in (tmp_path / "out").glob("data/part-*.parquet") for i in pq.read_table(f)["id"].to_pylist()]
     assert len(ids) == len(set(ids)) == 40
 
 

@@ -42,7 +42,7 @@ def packed(tmp_path_factory) -> Path:
 
 def kept_texts(out: Path) -> dict[str, str]:
     texts = {}
-    for part in sorted(out.glob("part-*.parquet")):
+    for part in sorted(out.glob("data/part-*.parquet")):
         t = pq.read_table(part, columns=["id", "text"])
         texts.update(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
     return texts

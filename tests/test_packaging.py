@@ -200,7 +200,7 @@ def test_installed_wheel_runs_stages_outside_the_checkout(wheel, tmp_path):
     assert stats["docs_in"] == stats["docs_out"] == 3
     scored = [
         score
-        for part in sorted((work / "out" / "quality").glob("part-*.parquet"))
+        for part in sorted((work / "out" / "quality").glob("data/part-*.parquet"))
         for score in pq.read_table(part, columns=["quality_score"]).column("quality_score").to_pylist()
     ]
     assert len(scored) == 3 and all(0.0 < score < 1.0 for score in scored)

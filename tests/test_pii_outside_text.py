@@ -76,7 +76,7 @@ def _write_input(tmp_path):
 def _run_pii(tmp_path, name: str):
     out = tmp_path / name
     result = run_stage(get_stage("pii"), PiiConfig(), [InputSpec(str(_write_input(tmp_path)))], out, RunConfig())
-    rows = [r for p in sorted(out.glob("part-*.parquet")) for r in pq.read_table(p).to_pylist()]
+    rows = [r for p in sorted(out.glob("data/part-*.parquet")) for r in pq.read_table(p).to_pylist()]
     return result.stats, rows
 
 

@@ -75,7 +75,7 @@ def test_cli_run_scrubs_korean_and_english_and_reports_counts(tmp_path):
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    tables = [pq.read_table(f).to_pylist() for f in sorted(out.glob("part-*.parquet"))]
+    tables = [pq.read_table(f).to_pylist() for f in sorted(out.glob("data/part-*.parquet"))]
     rows = {r["id"].removeprefix("docs/"): r for table in tables for r in table}  # ids are <source>/<record id>
     assert set(rows) == {d["id"] for d in DOCS}
     assert rows["ko-2"]["text"] == "주민등록번호 <KR_RRN> 인 신청인은 2024년 5월 12일 제출했다. 인구 51,780,579명."

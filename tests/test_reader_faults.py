@@ -142,7 +142,7 @@ def test_warc_with_corrupt_first_record_does_not_fail_ingest(tmp_path):
     stats = run_stage(stage, IngestConfig(), [InputSpec(path=str(crawl))], out, RunConfig()).stats
     assert stats["skipped_input"][readers.SKIP_WARC_CORRUPT_RECORD] == 1
     assert stats["docs_in"] == expected_docs == stats["docs_out"] + stats["docs_excluded"]
-    kept = [r for f in sorted(out.glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()]
+    kept = [r for f in sorted(out.glob("data/part-*.parquet")) for r in pq.read_table(f).to_pylist()]
     landed = {orjson.loads(r["metadata_json"])[schema.INPUT_FILE] for r in kept}
     assert "cc.warc.gz" in landed  # the good file's documents landed
     skipped = [orjson.loads(line) for f in (out / "skipped").glob("*.jsonl") for line in f.read_bytes().splitlines()]

@@ -46,7 +46,7 @@ def _results(run: Path) -> list[StageResult]:
 
 def _all_rows_by_lang(folder: Path) -> tuple[Counter, Counter]:
     docs, nbytes = Counter(), Counter()
-    for part in sorted(folder.glob("part-*.parquet")):
+    for part in sorted(folder.glob("data/part-*.parquet")):
         for row in pq.read_table(part, columns=["lang", "text"]).to_pylist():
             docs[row["lang"] or "unknown"] += 1
             nbytes[row["lang"] or "unknown"] += len(row["text"].encode("utf-8"))
@@ -73,7 +73,7 @@ def _inflate(run: Path, copies: int) -> None:
         parts = list(manifest["parts"])
         for c in range(copies):
             for entry in manifest["parts"]:
-                name = f"part-c{c:04d}-{entry['name'].removeprefix('part-')}"
+                name = f"data/part-c{c:04d}-{entry['name'].removeprefix('data/part-')}"
                 os.link(folder / entry["name"], folder / name)
                 parts.append({"name": name, "size": entry["size"]})
         manifest["parts"] = parts
@@ -153,7 +153,7 @@ def _check_report_text(run: Path, results: list[StageResult]) -> None:
     html = (run / "report.html").read_text(encoding="utf-8")
     assert "<h2>Kept per language" in html and html.count("<img") >= 3
     # no document is quoted: not the ingest stage's (before pii), not the ones the report measured
-    texts = pq.read_table(run / "ingest" / "part-00000.parquet", columns=["text"]).column("text").to_pylist()
+    texts = pq.read_table(run / "ingest" / "data" / "part-00000.parquet", columns=["text"]).column("text").to_pylist()
     for text in texts[:: max(1, len(texts) // 20)]:
         snippet = text.strip()[:40]
         assert snippet not in md and snippet not in html

@@ -52,7 +52,7 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _kept_ids(folder: Path) -> list[str]:
-    return sorted(i for f in folder.glob("part-*.parquet") for i in pq.read_table(f, columns=["id"])["id"].to_pylist())
+    return sorted(i for f in folder.glob("data/part-*.parquet") for i in pq.read_table(f, columns=["id"])["id"].to_pylist())
 
 
 def test_an_interrupted_stage_is_never_read_as_input(samples, tmp_path):
@@ -70,11 +70,11 @@ def test_a_finished_stage_is_read_by_its_manifest(samples, tmp_path):
     src = [InputSpec(str(samples / "corpus" / "ko_kobill.jsonl.gz"))]
     first = run_stage(INGEST, IngestConfig(), src, tmp_path / "a")
     manifest = json.loads((tmp_path / "a" / "_stage.json").read_text())
-    assert manifest["complete"] and [p["name"] for p in manifest["parts"]] == ["part-00000.parquet"]
+    assert manifest["complete"] and [p["name"] for p in manifest["parts"]] == ["data/part-00000.parquet"]
     second = run_stage(INGEST, IngestConfig(), [first.kept], tmp_path / "b")
     assert _kept_ids(tmp_path / "b") == _kept_ids(tmp_path / "a") and second.stats["docs_in"] == 10
     # a part file changed after the stage finished: refused, not silently read
-    part = tmp_path / "a" / "part-00000.parquet"
+    part = tmp_path / "a" / "data" / "part-00000.parquet"
     part.write_bytes(part.read_bytes()[:-100])
     with pytest.raises(InputError, match="missing or changed"):
         run_stage(INGEST, IngestConfig(), [first.kept], tmp_path / "c")
@@ -119,7 +119,7 @@ def test_an_equal_size_edit_of_an_input_is_not_taken_as_done(samples, tmp_path):
     with pytest.raises(StageError, match="different run"):
         run_stage(INGEST, IngestConfig(), [InputSpec(str(src))], tmp_path / "out")
     rerun = run_stage(INGEST, IngestConfig(), [InputSpec(str(src))], tmp_path / "out", overwrite=True)
-    texts = [t for f in (tmp_path / "out").glob("part-*.parquet") for t in pq.read_table(f)["text"].to_pylist()]
+    texts = [t for f in (tmp_path / "out").glob("data/part-*.parquet") for t in pq.read_table(f)["text"].to_pylist()]
     assert not rerun.skipped_run and any(" XXX " in t for t in texts)
 
 
@@ -222,8 +222,11 @@ def test_sigterm_is_an_error_line_and_stops_the_workers(samples, tmp_path):
         time.sleep(0.05)
     from test_local_workers import _alive, _children
 
-    time.sleep(1.0)
-    workers = _children(proc.pid)
+    workers: list[int] = []
+    while not workers and time.time() < deadline and proc.poll() is None:
+        workers = _children(proc.pid)  # the pool's processes, once spawned
+        time.sleep(0.05)
+    time.sleep(0.5)  # into their tasks
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     deadline = time.time() + 20

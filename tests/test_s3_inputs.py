@@ -45,7 +45,7 @@ def s3(tmp_path_factory, samples_dir=REPO / "samples"):
 
 def _kept(folder: Path) -> list[tuple[str, str]]:
     rows = []
-    for f in sorted(folder.glob("part-*.parquet")):
+    for f in sorted(folder.glob("data/part-*.parquet")):
         t = pq.read_table(f, columns=["id", "text"])
         rows += zip(t["id"].to_pylist(), t["text"].to_pylist())
     return sorted(rows)

@@ -31,7 +31,7 @@ def test_ingest_accounts_for_every_document(samples, tmp_path):
     assert stats["docs_in"] == 3263
     assert stats["docs_in"] == stats["docs_out"] + stats["docs_excluded"]
     assert stats["excluded"][INGEST_TOO_LARGE]["docs"] == 2
-    kept = _rows(tmp_path / "ingest", "part-*.parquet")
+    kept = _rows(tmp_path / "ingest", "data/part-*.parquet")
     excluded = _rows(tmp_path / "ingest", "excluded/*.parquet")
     assert len(kept) == stats["docs_out"] and len(excluded) == 2
     assert {r["id"] for r in excluded} == {"gutenberg/gutenberg/11", "gutenberg/gutenberg/84"}
@@ -45,7 +45,7 @@ def test_ingest_accounts_for_every_document(samples, tmp_path):
 def test_finished_stage_is_not_run_again(samples, tmp_path):
     inputs = [InputSpec(path=str(samples / "corpus" / "ko_kobill.jsonl.gz"))]
     first = run_stage(INGEST, IngestConfig(), inputs, tmp_path / "out")
-    part = tmp_path / "out" / "part-00000.parquet"
+    part = tmp_path / "out" / "data" / "part-00000.parquet"
     mtime = part.stat().st_mtime_ns
     second = run_stage(INGEST, IngestConfig(), inputs, tmp_path / "out")
     assert second.skipped_run and not first.skipped_run
@@ -121,7 +121,7 @@ def test_interrupted_stage_resumes_to_identical_output(samples, tmp_path):
     marker.unlink()
     resumed = run_stage(flaky, cfg, inputs, tmp_path / "resumed")
     clean = run_stage(flaky, cfg, inputs, tmp_path / "clean")
-    for pattern in ("part-*.parquet", "excluded/*.parquet"):
+    for pattern in ("data/part-*.parquet", "excluded/*.parquet"):
         a = [p.relative_to(tmp_path / "resumed") for p in sorted((tmp_path / "resumed").glob(pattern))]
         b = [p.relative_to(tmp_path / "clean") for p in sorted((tmp_path / "clean").glob(pattern))]
         assert a == b
@@ -137,7 +137,7 @@ def test_parallel_workers_give_the_same_documents(samples, tmp_path):
     one = run_stage(INGEST, IngestConfig(), inputs, tmp_path / "w1", RunConfig(workers=1))
     two = run_stage(INGEST, IngestConfig(), inputs, tmp_path / "w2", RunConfig(workers=2))
     assert one.stats["docs_out"] == two.stats["docs_out"] == 3263
-    assert _rows(tmp_path / "w1", "part-*.parquet") == _rows(tmp_path / "w2", "part-*.parquet")
+    assert _rows(tmp_path / "w1", "data/part-*.parquet") == _rows(tmp_path / "w2", "data/part-*.parquet")
 
 
 def test_stage_makes_no_network_call(samples, tmp_path, no_network):

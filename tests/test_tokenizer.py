@@ -138,7 +138,7 @@ def test_training_writes_config_manifest_and_measurements(trained, shards):
     scarce = min(stats["documents_available"], key=lambda lang: stats["documents_available"][lang]["chars"])
     assert used[scarce] == stats["documents_available"][scarce]
     manifest = json.loads((trained / "data_manifest.json").read_text())
-    parts = sorted(p.name for p in shards.glob("part-*.parquet"))
+    parts = sorted(p.name for p in shards.glob("data/part-*.parquet"))
     assert sorted(Path(f["path"]).name for f in manifest["files"]) == parts
     assert all(len(f["sha256"]) == 64 for f in manifest["files"])
 
@@ -234,7 +234,7 @@ def test_round_trip_is_exact_on_sample_documents(trained, shards):
     tok = load_tokenizer(trained, mecab=True)
     texts = [
         t
-        for p in sorted(shards.glob("part-*.parquet"))
+        for p in sorted(shards.glob("data/part-*.parquet"))
         for t in pq.read_table(p, columns=["text"])["text"].to_pylist()
     ]
     texts = texts[:: max(1, len(texts) // 300)]

@@ -36,7 +36,7 @@ def run(tmp_path: Path, inputs: list[str], cfg: IngestConfig | None = None) -> t
     cfg = cfg or IngestConfig()
     out = tmp_path / "out"
     result = run_stage(INGEST, cfg, [InputSpec(path=p) for p in inputs], out, RunConfig())
-    kept = [r for f in sorted(out.glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()]
+    kept = [r for f in sorted(out.glob("data/part-*.parquet")) for r in pq.read_table(f).to_pylist()]
     excluded = [r for f in sorted(out.glob("excluded/*.parquet")) for r in pq.read_table(f).to_pylist()]
     return result.stats, kept, excluded
 

@@ -87,7 +87,7 @@ def completed_parts(folder: Path) -> list[str] | None:
 
 
 def part_entries(folder: Path) -> list[dict]:
-    return [{"name": p.name, "size": p.stat().st_size} for p in sorted(folder.glob("part-*.parquet"))]
+    return [{"name": f"data/{p.name}", "size": p.stat().st_size} for p in sorted(folder.glob("data/part-*.parquet"))]
 
 
 class FolderLock:

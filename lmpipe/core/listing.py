@@ -82,9 +82,11 @@ def resolve_inputs(paths: list[str | os.PathLike]) -> list[str]:
         path = Path(name)
         if (path / "_stage.json").exists():
             # Output of an earlier stage: only its kept documents are input; excluded/ and _logs/ are not.
-            found = sorted(str(p.resolve()) for p in path.glob("part-*.parquet"))
+            found = sorted(str(p.resolve()) for p in path.glob("data/part-*.parquet"))
             if not found:
-                raise InputError(f"{raw} is a stage output folder with no part-*.parquet (did that stage finish?)")
+                raise InputError(
+                    f"{raw} is a stage output folder with no data/part-*.parquet (did that stage finish?)"
+                )
             files.extend(found)
             continue
         found = _supported_files_under(str(path.resolve()))

@@ -27,6 +27,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
 from lmpipe.core import storage
+from lmpipe.core.card import write_card
 from lmpipe.core.completion import FolderLock, LockedError, completed_parts, file_hashes, part_entries, read_manifest
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import Ledger, merge_ledgers, write_json_atomic
@@ -255,6 +256,7 @@ def _run_locked(
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     write_json_atomic(out / "stats.json", stats)
+    write_card(out, stage.name, stats)
     # The commit: only now may a later stage read this folder, and then only these part files.
     write_json_atomic(marker, record | {"complete": True, "parts": part_entries(out)})
     stats = json.loads((out / "stats.json").read_text())  # what a later run reads back (tuples become lists)

@@ -1,6 +1,6 @@
 """Writing a stage's outputs: kept documents and excluded documents, as Parquet (zstd), atomically.
 
-Each task writes its own files (`part-<task>.parquet`, `excluded/<step>-<task>.parquet`) under a temporary name
+Each task writes its own files (`data/part-<task>.parquet`, `excluded/<step>-<task>.parquet`) under a temporary name
 and renames them when its stream is exhausted, so an interrupted task leaves no half file behind and its re-run
 overwrites exactly what it would have written.
 """
@@ -126,7 +126,7 @@ def _metadata_without_text(doc: Document) -> str | None:
 
 
 class DocumentWriter(PipelineStep):
-    """Last step of a stage: writes kept documents to `DIR/part-<task>.parquet`, then saves the task's ledger."""
+    """Last step of a stage: writes kept documents to `DIR/data/part-<task>.parquet`, then saves the task's ledger."""
 
     name = "parquet writer"
     type = "💽 - WRITER"
@@ -137,7 +137,7 @@ class DocumentWriter(PipelineStep):
         self.ledger = ledger
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        out = _AtomicParquet(Path(self.output_dir) / f"part-{rank:05d}.parquet", schema.DOCUMENT_SCHEMA)
+        out = _AtomicParquet(Path(self.output_dir) / "data" / f"part-{rank:05d}.parquet", schema.DOCUMENT_SCHEMA)
         buffer: list[Document] = []
         try:
             for doc in data:

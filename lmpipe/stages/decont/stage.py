@@ -207,7 +207,7 @@ def build_decont(cfg: DecontConfig) -> list:
 # --- report ------------------------------------------------------------------------------------------------
 def _hit_rows(out_dir: Path, cfg: DecontConfig) -> list[dict]:
     """Documents that hit, from DIR/excluded (drop) or DIR/part-* (cut): id, metadata, text."""
-    pattern = "excluded/*.parquet" if cfg.action == "drop" else "part-*.parquet"
+    pattern = "excluded/*.parquet" if cfg.action == "drop" else "data/part-*.parquet"
     files = sorted(out_dir.glob(pattern))
     rows = []
     for f in files:

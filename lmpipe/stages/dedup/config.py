@@ -18,13 +18,20 @@ class DedupConfig:
     # (docs/bench/dedup.md). Word n-grams break on Korean spacing variants and agglutinated particles.
     shingle: Literal["char", "word", "morpheme"] = "char"
     shingle_size: int = 4  # units (characters, words or morphemes) per shingle
-    num_perm: int = 128  # MinHash permutations = bands x rows (at most)
-    bands: int | None = None  # None: datasketch's optimal (bands, rows) for `threshold` and `num_perm`
+    # MinHash permutations = bands x rows (at most). 384: the signature estimate of a pair's Jaccard has a standard
+    # deviation of ~0.02 near 0.8 (0.035 at 128), so verification keeps copies at 0.82-0.85 and rejects rewrites at
+    # 0.7-0.78; on the issue-19 families copies found 0.889 -> 0.997 and related 0.7-0.78 pairs merged 71 -> 39
+    # of 1,349, at ~2.5x the signature time of 128 (docs/bench/dedup.md, "Light edits (issue 19)").
+    num_perm: int = 384
+    # None: minhash.lsh_params for `threshold`, tuned for recall when `verify` (48 x 8 for 0.8 and 384: a pair at
+    # 0.8 is a candidate with probability 0.9998; the balanced 9 x 13 at 128 made only 40% of them candidates),
+    # datasketch's balanced optimum without verification (22 x 17).
+    bands: int | None = None
     rows: int | None = None  # rows per band; set together with `bands`
     seed: int = 1  # permutation seed: identical on every worker by construction
     # Keep an LSH candidate pair only if its signatures agree on >= threshold of their slots (the MinHash estimate
-    # of its Jaccard similarity). Band collisions alone also join pairs well below the threshold (9 x 13 bands:
-    # ~8% of pairs at Jaccard 0.7), and one such edge merges two clusters. Exact-text duplicates need no check.
+    # of its Jaccard similarity). Band collisions alone also join pairs well below the threshold (48 x 8 bands:
+    # 94% of pairs at Jaccard 0.7), and one such edge merges two clusters. Exact-text duplicates need no check.
     verify: bool = True
     # Memory budget of one grouping or components task: intermediate data is split into enough partitions
     # (each one Ray/local task, the rest waits on disk) that one partition fits in this many megabytes.

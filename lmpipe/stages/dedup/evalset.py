@@ -166,3 +166,84 @@ def related_pairs(
             if j < lo:
                 break
     return out
+
+
+# --- light-edit families (issue 19) ---------------------------------------------------------------------------------
+# Copies that a near-duplicate rule at 0.8 must catch: 2-5% of the words replaced (by words of other documents of
+# the same language) or deleted, the text cut to about 90%, or a site's header and footer put around it. Only
+# copies whose exact char-5 Jaccard with their original is >= FAMILY_MIN_JACCARD count (the truth is the Jaccard
+# itself, not the edit that made it).
+
+FAMILIES = ("replace", "delete", "cut90", "header_footer")
+FAMILY_MIN_JACCARD = 0.8
+
+SITE_FRAMES = {
+    "ko": (
+        ("[서울=뉴시스] 김민수 기자 = ", "\n저작권자 © 뉴시스통신사 무단전재-재배포 금지\n김민수 기자 kms@newsis.com"),
+        ("한국일보 | 사회 | 입력 2024.03.05 14:22 | 수정 2024.03.05 15:01\n", "\nⓒ 한국일보 / 댓글 12 | 공유하기"),
+        ("동네소식 블로그 :: 오늘의 이야기\n", "\n이 글이 도움이 되셨다면 공감 버튼을 눌러주세요. 구독 | 이웃추가"),
+    ),
+    "en": (
+        ("By Jane Miller, Staff Writer | Updated March 5, 2024\n", "\nReporting by Jane Miller; editing by Tom Lee."),
+        ("The Daily Ledger > World > ", "\nRead more: Top stories | Newsletter sign-up | © 2024 The Daily Ledger"),
+        ("Posted on 2024-03-05 by admin in General\n", "\nLike this post? Share it: Facebook | Twitter | Email"),
+    ),
+}
+
+
+def make_family_copy(text: str, family: str, lang: str, rng: random.Random, donors: list[str]) -> str:
+    """One light-edit copy of `text`; `donors` are words of other documents of the same language."""
+    words = text.split(" ")
+    if family in ("replace", "delete"):
+        k = max(1, round(len(words) * rng.uniform(0.02, 0.05)))
+        for i in sorted(rng.sample(range(len(words)), min(k, len(words) - 1)), reverse=True):
+            if family == "replace":
+                words[i] = rng.choice(donors)
+            else:
+                del words[i]
+        return " ".join(words)
+    if family == "cut90":  # the first 88-92% kept, cut at a space
+        at = int(len(text) * rng.uniform(0.88, 0.92))
+        cut = text.rfind(" ", 0, at)
+        return text[: cut if cut > 0 else at]
+    if family == "header_footer":
+        header, footer = rng.choice(SITE_FRAMES[lang])
+        return f"{header}{text}{footer}"
+    raise ValueError(f"unknown family {family!r}")
+
+
+def build_families(
+    originals: list[tuple[str, str, str]], copy_fraction: float = 0.5, seed: int = 0, min_jaccard=FAMILY_MIN_JACCARD
+) -> list[EvalDoc]:
+    """Originals, their light-edit copies (one per family, kept only at exact char-5 Jaccard >= `min_jaccard`)
+    and unique documents (the other originals). Kinds are "original", "unique" or the family; shuffled."""
+    from lmpipe.stages.dedup.minhash import exact_jaccard
+
+    rng = random.Random(seed)
+    vocab: dict[str, list[str]] = {}
+    for _, text, lang in originals:
+        vocab.setdefault(lang, []).extend(w for w in text.split() if len(w) > 1)
+    docs: list[EvalDoc] = []
+    for doc_id, text, lang in originals:
+        if rng.random() >= copy_fraction:
+            docs.append(EvalDoc(doc_id, text, lang, None, "unique"))
+            continue
+        docs.append(EvalDoc(doc_id, text, lang, doc_id, "original"))
+        for family in FAMILIES:
+            copy = make_family_copy(text, family, lang, rng, vocab[lang])
+            if exact_jaccard(text, copy, "char", 5) >= min_jaccard:
+                docs.append(EvalDoc(f"{doc_id}#{family}", copy, lang, doc_id, family))
+    rng.shuffle(docs)
+    return docs
+
+
+def recall_by_kind(docs: list[EvalDoc], clusters: dict[str, str], kinds=FAMILIES) -> dict:
+    """Per kind of copy, the fraction found: in the same duplicate cluster as its original (`clusters`: document
+    id -> cluster, from the stage's decisions). Stricter than `score`'s by_edit, which also counts a copy whose
+    original was removed as the duplicate of another copy."""
+    out = {}
+    for kind in kinds:
+        copies = [d for d in docs if d.kind == kind]
+        found = [d for d in copies if d.id in clusters and clusters[d.id] == clusters.get(d.group)]
+        out[kind] = round(len(found) / len(copies), 4) if copies else None
+    return out

@@ -80,7 +80,9 @@ def find_duplicates(
     cfg: DedupConfig, sources: list[InputSource], tasks: int, root: Path, run: RunConfig, execute: TaskRunner
 ) -> dict:
     """Phases 1-2: decide, for every document in a duplicate cluster, whether it is kept (files in root)."""
-    bands, rows = (cfg.bands, cfg.rows) if cfg.bands is not None else lsh_params(cfg.threshold, cfg.num_perm)
+    bands, rows = (
+        (cfg.bands, cfg.rows) if cfg.bands is not None else lsh_params(cfg.threshold, cfg.num_perm, cfg.verify)
+    )
     timings = {}
 
     started = time.monotonic()

@@ -1,7 +1,7 @@
 """Phase 3 of dedup: the filter that applies the decisions of phases 1-2, and the stage's report.md.
 
 The filter runs inside the standard stage runner (`run_stage`), so dedup ends in the same outputs as every stage:
-part-*.parquet, excluded/ with a named reason per removed document, stats.json with in == kept + excluded.
+data/part-*.parquet, excluded/ with a named reason per removed document, stats.json with in == kept + excluded.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def finalize_dedup(out: Path, cfg: DedupConfig, stats: dict, run=None) -> dict:
 
 
 def _texts_of(out: Path, ids: set[str]) -> dict[str, str]:
-    files = [str(p) for p in out.glob("part-*.parquet")] + [str(p) for p in (out / "excluded").glob("*.parquet")]
+    files = [str(p) for p in out.glob("data/part-*.parquet")] + [str(p) for p in (out / "excluded").glob("*.parquet")]
     if not ids or not files:
         return {}
     texts = {}

@@ -8,7 +8,7 @@ signals are used and only `decide()` runs with the new thresholds; anywhere else
 had dropped, a text a changed transform rewrote, a changed scoring setting) the filter scores it as usual. So the
 result equals a full re-run by construction, and MeCab and the n-gram scans run only where something changed.
 
-The lookup reads OLD's files of the same task (part-<task>.parquet, excluded/*-<task>.parquet): the same inputs
+The lookup reads OLD's files of the same task (data/part-<task>.parquet, excluded/*-<task>.parquet): the same inputs
 and task count put the same documents in each task. A task's documents elsewhere are misses, scored as usual.
 """
 
@@ -60,7 +60,7 @@ class SignalCache:
         if rank == self.rank:
             return
         self.rank, self.meta = rank, {}
-        files = [self.folder / f"part-{rank:05d}.parquet", *sorted(self.folder.glob(f"excluded/*-{rank:05d}.parquet"))]
+        files = [self.folder / "data" / f"part-{rank:05d}.parquet", *sorted(self.folder.glob(f"excluded/*-{rank:05d}.parquet"))]
         for path in files:
             if not path.exists():
                 continue

@@ -101,7 +101,7 @@ def _lang_of(metadata: dict) -> str:
 
 def _kept_langs(out_dir: Path) -> Counter:
     counts: Counter = Counter()
-    for path in sorted(out_dir.glob("part-*.parquet")):
+    for path in sorted(out_dir.glob("data/part-*.parquet")):
         table = pq.read_table(path, columns=[schema.LANG, "metadata_json"])
         for lang, meta in zip(table.column(schema.LANG).to_pylist(), table.column("metadata_json").to_pylist()):
             m = orjson.loads(meta) if meta else {}

@@ -138,7 +138,7 @@ def pack_shards(out: Path, cfg: PackConfig, execute: TaskRunner | None = None) -
     one after another in this process)."""
     execute = execute or TaskRunner("local", 1)
     info = tokenizer_info(cfg)
-    parts = sorted(out.glob("part-*.parquet"))
+    parts = sorted(out.glob("data/part-*.parquet"))
     tokens_dir = out / "_pack" / "tokens"
     results = execute(
         tokenize_part, [(str(p), str(tokens_dir), info, cfg.eos_token, cfg.verify_roundtrip) for p in parts]

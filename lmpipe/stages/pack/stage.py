@@ -1,7 +1,7 @@
 """Stage `pack`: kept documents -> tokens + EOS -> shuffled, fixed-length-packed train/validation shards.
 
 Runs through `run_stage` like every stage. The tasks pass documents through (setting aside only documents with
-no text to learn from), so part-*.parquet holds exactly the documents that were packed and the accounting
+no text to learn from), so data/part-*.parquet holds exactly the documents that were packed and the accounting
 in == kept + excluded holds. `finalize` then sees the whole dataset:
 
 1. tokenizes each part file (Ray tasks when Ray is up, else in this process; HF tokenizers encodes a batch on

@@ -1,6 +1,6 @@
 """Tokenizing one part file of kept documents into a token file (the shard format) and a document index.
 
-Runs once per `part-<task>.parquet` of the pack stage, in the driver or as a Ray task. Outputs, atomically:
+Runs once per `data/part-<task>.parquet` of the pack stage, in the driver or as a Ray task. Outputs, atomically:
 
     _pack/tokens/part-<task>.bin       every document's tokens then EOS, in file order (lmpipe.trainer.shards format)
     _pack/tokens/part-<task>.parquet   id, n_tokens (EOS included) per document, in the same order

@@ -253,7 +253,7 @@ def pii_finalize(out_dir: Path, cfg: PiiConfig, stats: dict, run=None) -> dict:
     totals: Counter = Counter()
     outside: dict[str, Counter] = {"id": Counter(), "metadata": Counter(), "url": Counter()}
     docs_with_pii = docs_outside = ids_rehashed = 0
-    for part in sorted(Path(out_dir).glob("part-*.parquet")):
+    for part in sorted(Path(out_dir).glob("data/part-*.parquet")):
         for value in pq.read_table(part, columns=["metadata_json"]).column("metadata_json").to_pylist():
             if not value:
                 continue
