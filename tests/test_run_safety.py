@@ -52,7 +52,9 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _kept_ids(folder: Path) -> list[str]:
-    return sorted(i for f in folder.glob("data/part-*.parquet") for i in pq.read_table(f, columns=["id"])["id"].to_pylist())
+    return sorted(
+        i for f in folder.glob("data/part-*.parquet") for i in pq.read_table(f, columns=["id"])["id"].to_pylist()
+    )
 
 
 def test_an_interrupted_stage_is_never_read_as_input(samples, tmp_path):

@@ -60,7 +60,10 @@ class SignalCache:
         if rank == self.rank:
             return
         self.rank, self.meta = rank, {}
-        files = [self.folder / "data" / f"part-{rank:05d}.parquet", *sorted(self.folder.glob(f"excluded/*-{rank:05d}.parquet"))]
+        files = [
+            self.folder / "data" / f"part-{rank:05d}.parquet",
+            *sorted(self.folder.glob(f"excluded/*-{rank:05d}.parquet")),
+        ]
         for path in files:
             if not path.exists():
                 continue
