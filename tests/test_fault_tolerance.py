@@ -22,7 +22,8 @@ def _rank_worker_pids() -> list[int]:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"ray::_run_rank" in cmd and int(entry.name) != os.getpid():
+            # Ray titles a worker by its task's name: "ray::slow:3" (RayTaskExecutor names tasks stage:rank)
+            if b"ray::slow:" in cmd and int(entry.name) != os.getpid():
                 pids.append(int(entry.name))
     return pids
 
