@@ -10,7 +10,8 @@ stages (job wall minus the stages' walls: startup, Ray, the report); the driver'
 RSS of any other process of the job (Ray workers, raylet), polled every 0.5 s from /proc.
 
 Builds a corpus of real Korean and English text from the shared data (NSMC reviews, news, WikiText, Gutenberg,
-bills; split into --parts files so that tasks can spread), then runs jobs/full.py three times into fresh output
+bills; split into --parts files so that tasks can spread; beyond the ~22 MB of distinct text, documents of real
+sentences recombined at random), then runs jobs/full.py three times into fresh output
 folders: embedded Ray with 1 CPU, embedded Ray with 2 CPUs, and a cluster of two Ray nodes on this host
 (`ray start --head --num-cpus 1` + `ray start --address ... --num-cpus 1`), driver connected with RAY_ADDRESS.
 Prints MB of input text per second for the whole job and per stage.
@@ -23,6 +24,7 @@ import gzip
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -35,6 +37,28 @@ import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+_SENTENCE = re.compile(r"(?<=[.!?。다])\s+")
+
+
+def _recombined(docs: list[dict], missing_bytes: float) -> list[dict]:
+    """Beyond the ~22 MB of distinct shared text: new documents of 8-30 real sentences drawn at random (seeded)
+    from documents of one language, so they read as prose, and are distinct enough that dedup keeps them."""
+    if missing_bytes <= 0:
+        return []
+    rng = random.Random(1)
+    pools: dict[str, list[str]] = {}
+    for d in docs:
+        lang = d.get("lang") or "en"
+        pools.setdefault(lang, []).extend(s for s in _SENTENCE.split(d["text"]) if 20 <= len(s) <= 400)
+    out, made, langs = [], 0.0, sorted(pools)
+    while made < missing_bytes:
+        lang = langs[len(out) % len(langs)]
+        text = " ".join(rng.choice(pools[lang]) for _ in range(rng.randint(8, 30)))
+        out.append({"id": f"recombined-{len(out)}", "text": text, "lang": lang})
+        made += len(text.encode())
+    return out
 
 
 def build_corpus(shared: Path, folder: Path, target_mb: float, parts: int) -> int:
@@ -66,6 +90,7 @@ def build_corpus(shared: Path, folder: Path, target_mb: float, parts: int) -> in
             if len(chapter) > 1000:
                 docs.append({"id": f"{book.name}-{j}", "text": chapter, "lang": "en"})
     random.Random(0).shuffle(docs)  # sources mixed in every file and in whatever prefix --mb keeps
+    docs += _recombined(docs, target_mb * 1e6 - sum(len(d["text"].encode()) for d in docs))
     folder.mkdir(parents=True, exist_ok=True)
     total, written = 0, 0
     files = [gzip.open(folder / f"part-{p:02d}.jsonl.gz", "wb") for p in range(parts)]
