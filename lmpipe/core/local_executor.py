@@ -15,13 +15,7 @@ exactly what the first attempt would have.
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
-import os
-import signal
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from copy import deepcopy
 
 import dill
@@ -31,22 +25,7 @@ from loguru import logger
 
 from lmpipe.core.console import install_task_console, is_quiet
 from lmpipe.core.progress import TaskProgress, stage_label
-
-PR_SET_PDEATHSIG = 1
-
-
-class WorkersDiedError(RuntimeError):
-    """Worker processes kept dying: the tasks they ran did not complete."""
-
-
-def die_with_parent(parent: int) -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: workers still end when the pool shuts down normally
-        pass
-    if os.getppid() != parent:  # the driver died before the line above ran: no one would signal us
-        os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle; it then stops the pool
+from lmpipe.core.tasks import TaskRunner, WorkersDiedError
 
 
 def _run_pickled(blob: bytes, rank: int, local_rank: int) -> int:
@@ -100,43 +79,16 @@ class LocalTaskExecutor(PipelineExecutor):
                 self.progress.task_done(rank)
             self.pipeline = pipeline
             return
+        # The pool, its retry of a dead worker's tasks and its stop on Ctrl-C are lmpipe.core.tasks.TaskRunner's; a
+        # task's result is its completion marker, so "calls without a result" are exactly the incomplete ranks.
         blob = dill.dumps(self)
-        for attempt in range(self.max_retries + 1):
-            try:
-                self._run_pool(blob, queue)
-                return
-            except BrokenProcessPool:
-                queue = self.get_incomplete_ranks()
-                if not queue:
-                    return
-                if attempt == self.max_retries:
-                    break
-                logger.warning(
-                    f"a worker process died (killed, or out of memory); re-running {len(queue)} unfinished task(s): "
-                    f"{queue[:10]}"
-                )
-        raise WorkersDiedError(
-            f"worker processes kept dying ({self.max_retries + 1} rounds); tasks {queue[:10]} did not complete "
-            "(out of memory? lower run.workers or give each task less input with run.tasks)"
-        )
-
-    def _run_pool(self, blob: bytes, queue: list[int]) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            self.workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
-        ) as pool:
-            pending = {pool.submit(_run_pickled, blob, rank, i % self.workers): rank for i, rank in enumerate(queue)}
-            try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        rank = pending.pop(future)
-                        future.result()  # re-raises the task's exception, or BrokenProcessPool
-                        self.progress.task_done(rank)
-            except BaseException:
-                # Ctrl-C, SIGTERM or a failed task: stop the other workers now, do not wait for their tasks
-                # (their partial outputs are temporary files; a re-run redoes exactly the unfinished tasks).
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.kill()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        args = [(blob, rank, i % self.workers) for i, rank in enumerate(queue)]
+        try:
+            with TaskRunner("local", self.workers, max_retries=self.max_retries) as execute:
+                execute(_run_pickled, args, on_done=lambda i: self.progress.task_done(queue[i]))
+        except WorkersDiedError:
+            raise WorkersDiedError(
+                f"worker processes kept dying ({self.max_retries + 1} rounds); tasks "
+                f"{self.get_incomplete_ranks()[:10]} did not complete "
+                "(out of memory? lower run.workers or give each task less input with run.tasks)"
+            ) from None

@@ -31,8 +31,8 @@ from lmpipe.core.card import write_card
 from lmpipe.core.completion import FolderLock, LockedError, completed_parts, file_hashes, part_entries, read_manifest
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import Ledger, merge_ledgers, write_json_atomic
-from lmpipe.core.local_executor import WorkersDiedError
 from lmpipe.core.readers import CorpusReader, InputError, InputSource, RecordKeys, file_format, resolve_inputs
+from lmpipe.core.tasks import WorkersDiedError
 from lmpipe.core.writers import DocumentWriter, ExcludedWriter
 
 

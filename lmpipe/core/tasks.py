@@ -1,8 +1,8 @@
 """One runner for the plain-function tasks of a stage's barrier work (dedup's phases, pack's tokenizing and
 shuffle): `fn(*args)` for each args, as Ray tasks or local processes, chosen by the run's executor.
 
-The per-document passes use the datatrove executors (local_executor.LocalTaskExecutor, ray_executor); this is
-their counterpart for functions, with the same guarantees: on Ray a task whose worker died is retried by Ray; in
+The per-document passes use the datatrove executors; the local one (local_executor.LocalTaskExecutor) runs its
+tasks through this runner too, so the pool lives here once. Guarantees: on Ray a task whose worker died is retried by Ray; in
 local processes a worker that dies (OOM killer, kill -9) breaks the pool, and the calls without a result are
 submitted again to a new pool, up to `max_retries` rounds. Every task function must therefore be idempotent
 (write its outputs atomically, under names derived from its arguments), which every caller's is.
@@ -10,15 +10,31 @@ submitted again to a new pool, up to `max_retries` rounds. Every task function m
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from loguru import logger
 
-from lmpipe.core.local_executor import WorkersDiedError, die_with_parent
+PR_SET_PDEATHSIG = 1
+
+
+class WorkersDiedError(RuntimeError):
+    """Worker processes kept dying: the tasks they ran did not complete."""
+
+
+def die_with_parent(parent: int) -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: workers still end when the pool shuts down normally
+        pass
+    if os.getppid() != parent:  # the driver died before the line above ran: no one would signal us
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle; it then stops the pool
 
 
 class TaskRunner:
@@ -55,32 +71,51 @@ class TaskRunner:
             self.pool.shutdown(wait=not kill, cancel_futures=True)
             self.pool = None
 
-    def __call__(self, fn: Callable, args: list[tuple]) -> list:
+    def __call__(self, fn: Callable, args: list[tuple], on_done: Callable[[int], None] | None = None) -> list:
+        """`on_done(i)` runs in this process as call i finishes (progress lines), in completion order."""
         if not args:
             return []
         if self.executor == "ray":
             import ray
 
             remote = ray.remote(num_cpus=1, memory=int(self.mem_gb * 2**30), max_retries=self.max_retries)(fn)
-            return ray.get([remote.remote(*a) for a in args])
-        if self.workers <= 1 or len(args) == 1:
-            return [fn(*a) for a in args]
+            results = ray.get([remote.remote(*a) for a in args])
+            for i in range(len(args)) if on_done else ():
+                on_done(i)
+            return results
+        if self.workers <= 1:
+            results = []
+            for i, a in enumerate(args):
+                results.append(fn(*a))
+                if on_done:
+                    on_done(i)
+            return results
         results: dict[int, object] = {}
         for attempt in range(self.max_retries + 1):
-            todo = [i for i in range(len(args)) if i not in results]
+            pending: dict = {}
             try:
                 pool = self._open()
-                futures = {i: pool.submit(fn, *args[i]) for i in todo}
-                for i, future in futures.items():
-                    results[i] = future.result()
+                pending = {pool.submit(fn, *args[i]): i for i in range(len(args)) if i not in results}
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        i = pending.pop(future)
+                        results[i] = future.result()  # re-raises the call's exception, or BrokenProcessPool
+                        if on_done:
+                            on_done(i)
                 return [results[i] for i in range(len(args))]
             except BrokenProcessPool:
                 self._close(kill=True)
-                for i, future in futures.items():  # keep what finished before the pool broke
-                    if i not in results and future.done() and not future.cancelled() and future.exception() is None:
+                for future, i in pending.items():  # keep what finished before the pool broke
+                    if future.done() and not future.cancelled() and future.exception() is None:
                         results[i] = future.result()
+                        if on_done:
+                            on_done(i)
                 if attempt < self.max_retries:
-                    logger.warning(f"a worker process died; running {len(args) - len(results)} task(s) again")
+                    logger.warning(
+                        f"a worker process died (killed, or out of memory); running {len(args) - len(results)} "
+                        "task(s) again"
+                    )
             except BaseException:
                 self._close(kill=True)  # Ctrl-C, SIGTERM or a failing task: stop the others now
                 raise
