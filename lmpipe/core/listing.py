@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+from lmpipe.core.completion import completed_parts
 from lmpipe.core.records import InputError
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst", ".json.gz")
@@ -80,14 +81,12 @@ def resolve_inputs(paths: list[str | os.PathLike]) -> list[str]:
                 files.append(os.path.join(real_folders[folder], base))
             continue
         path = Path(name)
-        if (path / "_stage.json").exists():
-            # Output of an earlier stage: only its kept documents are input; excluded/ and _logs/ are not.
-            found = sorted(str(p.resolve()) for p in path.glob("data/part-*.parquet"))
-            if not found:
-                raise InputError(
-                    f"{raw} is a stage output folder with no data/part-*.parquet (did that stage finish?)"
-                )
-            files.extend(found)
+        parts = completed_parts(path)  # None: no stage output; raises for an unfinished or changed one
+        if parts is not None:
+            # Output of an earlier stage: only its kept documents are input, as its manifest lists them.
+            if not parts:
+                raise InputError(f"{raw} is a finished stage output with no kept documents")
+            files.extend(parts)
             continue
         found = _supported_files_under(str(path.resolve()))
         if not found:

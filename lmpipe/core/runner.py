@@ -28,7 +28,7 @@ from loguru import logger
 
 from lmpipe.core import storage
 from lmpipe.core.card import write_card
-from lmpipe.core.completion import FolderLock, LockedError, completed_parts, file_hashes, part_entries, read_manifest
+from lmpipe.core.completion import FolderLock, LockedError, file_hashes, part_entries, read_manifest
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import Ledger, merge_ledgers, write_json_atomic
 from lmpipe.core.readers import CorpusReader, InputError, InputSource, RecordKeys, file_format, resolve_inputs
@@ -152,14 +152,7 @@ def resolve_input(spec: InputSpec) -> list[str]:
         return files
     if storage.is_url(spec.path):
         return storage.list_remote(spec.path, file_format)
-    path = Path(spec.path).expanduser()
-    if path.is_dir():
-        parts = completed_parts(path)
-        if parts is not None:
-            if not parts:
-                raise InputError(f"{spec.path} is a finished stage output with no kept documents")
-            return parts
-    return resolve_inputs([spec.path])
+    return resolve_inputs([spec.path])  # a stage folder: its manifest's parts (listing.resolve_inputs)
 
 
 def _step_slug(step: PipelineStep, index: int) -> str:

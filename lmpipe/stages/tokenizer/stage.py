@@ -19,7 +19,8 @@ def build_tokenizer(cfg: TrainConfig) -> list:
 
 
 def finalize_tokenizer(out: Path, cfg: TrainConfig, stats: dict, run=None) -> dict:
-    result = train([str(out)], out / "tokenizer", cfg)
+    # this stage's own parts: the folder is not complete yet (its manifest is committed after finalize)
+    result = train(sorted(str(p) for p in (out / "data").glob("part-*.parquet")), out / "tokenizer", cfg)
     keep = ("vocab_size", "training_bytes", "train_seconds", "gb_per_hour", "peak_rss_mb", "documents_used")
     return {"tokenizer": {"path": str(out / "tokenizer" / "tokenizer.json")} | {k: result[k] for k in keep}}
 
