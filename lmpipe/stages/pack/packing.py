@@ -57,7 +57,15 @@ BUCKET_BYTES = 256 << 20
 INDEX_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("n_tokens", pa.int64())])
 
 
-def scatter_part(tokens_bin: str, index_path: str, out_dir: str, seed: int, n_buckets: int, val_ids: set) -> dict:
+def scatter_part(
+    tokens_bin: str,
+    index_path: str,
+    out_dir: str,
+    seed: int,
+    n_buckets: int,
+    val_fraction: float,
+    forced_val: str | None,
+) -> dict:
     """Split one tokenized part into its train and validation documents, grouped by bucket:
     out_dir/<split>/<part>.bin (tokens, buckets in order) and .parquet (id, n_tokens; row group k = bucket k)."""
     index = pq.read_table(index_path)
@@ -65,7 +73,9 @@ def scatter_part(tokens_bin: str, index_path: str, out_dir: str, seed: int, n_bu
     lengths = index.column("n_tokens").to_numpy().astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     tokens = open_tokens(tokens_bin, check=False)  # written and header-checked by this stage's tokenize step
-    is_val = np.array([i in val_ids for i in ids], dtype=bool) if val_ids else np.zeros(len(ids), dtype=bool)
+    is_val = _scores(ids, seed) < val_fraction if ids else np.zeros(0, dtype=bool)  # the split rule, per document
+    if forced_val is not None:
+        is_val |= np.array([i == forced_val for i in ids], dtype=bool)
     bucket = _buckets(ids, seed, n_buckets)
     name = Path(tokens_bin).stem
     counts = {}
@@ -148,7 +158,7 @@ def pack_shards(out: Path, cfg: PackConfig, execute: TaskRunner | None = None) -
     if not total_docs:
         raise StageError("pack: no documents to pack")
     names = [p.stem for p in parts]
-    val_ids = _validation_ids(tokens_dir, names, cfg)
+    forced_val = _forced_validation_id(tokens_dir, names, cfg)
     n_buckets = max(1, -(-total_tokens * 4 // BUCKET_BYTES))
     work = out / "_pack" / "shuffle"
     shutil.rmtree(work, ignore_errors=True)  # derived from the token files alone: redone whole, never mixed
@@ -156,7 +166,7 @@ def pack_shards(out: Path, cfg: PackConfig, execute: TaskRunner | None = None) -
     execute(
         scatter_part,
         [(str(tokens_dir / f"{n}.bin"), str(tokens_dir / f"{n}.parquet"), str(scattered), cfg.seed, n_buckets,
-          val_ids) for n in names],
+          cfg.val_fraction, forced_val) for n in names],
     )  # fmt: skip
     buckets = work / "buckets"
     jobs = [(str(scattered), split, k, names, cfg.seed, str(buckets)) for split in SPLITS for k in range(n_buckets)]
@@ -189,27 +199,23 @@ def pack_shards(out: Path, cfg: PackConfig, execute: TaskRunner | None = None) -
     return {"pack": manifest}
 
 
-def _validation_ids(tokens_dir: Path, names: list[str], cfg: PackConfig) -> set:
-    """Ids of the validation documents: seeded hash below val_fraction; at least one when the fraction is > 0.
-
-    Streams the id column part by part; what it keeps is the validation ids (val_fraction of the corpus, 0.5%
-    by default) and the one lowest score."""
-    val: set = set()
+def _forced_validation_id(tokens_dir: Path, names: list[str], cfg: PackConfig) -> str | None:
+    """The one document put into validation when val_fraction > 0 but no id hashes below it (a small corpus): the
+    lowest score. Streams the id column part by part and keeps two numbers and one id; the split itself is decided
+    per document in scatter_part, so the driver holds nothing per document."""
     best: tuple[float, str] | None = None
-    total = 0
+    any_val, total = False, 0
     for n in names:
         ids = pq.read_table(tokens_dir / f"{n}.parquet", columns=["id"]).column("id").to_pylist()
         if not ids:
             continue
         scores = _scores(ids, cfg.seed)
-        val.update(ids[j] for j in np.flatnonzero(scores < cfg.val_fraction))
+        any_val = any_val or bool((scores < cfg.val_fraction).any())
         j = int(np.argmin(scores))
         if best is None or scores[j] < best[0]:
             best = (float(scores[j]), ids[j])
         total += len(ids)
-    if cfg.val_fraction > 0 and not val and total > 1:
-        val.add(best[1])
-    return val
+    return best[1] if cfg.val_fraction > 0 and not any_val and total > 1 else None
 
 
 def _write_split(shards_out: Path, split: str, buckets: Path, n_buckets: int, info, cfg) -> dict:
