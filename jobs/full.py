@@ -87,7 +87,7 @@ def load_job_config(path: str | None, overrides: list[str]) -> tuple[JobConfig, 
     return cfg, stage_cfgs
 
 
-def run_training(cfg: TrainRunConfig, run_dir: Path) -> int:
+def run_training(cfg: TrainRunConfig, run_dir: Path | str) -> int:
     device = cfg.device
     if device is None:
         probe = subprocess.run(
@@ -97,6 +97,14 @@ def run_training(cfg: TrainRunConfig, run_dir: Path) -> int:
     if device is None:
         logger.info("no GPU (or no torch): the training run on the shards is skipped; set train.device=cpu to force")
         return 0
+    if storage.is_url(run_dir):
+        # the trainer memory-maps shards from a local disk: it runs on the shards' local copy
+        local = storage.scratch_dir(str(run_dir))
+        storage.download_tree(storage.join(run_dir, "pack", "shards"), local / "pack" / "shards")
+        rc = run_training(cfg, local)
+        if rc == 0:
+            storage.upload_tree(local / "train", storage.join(run_dir, "train"), skip=("ckpt",))
+        return rc
     log, done = run_dir / "train" / "log.jsonl", run_dir / "train" / "done.json"
     marker = json.dumps(asdict(cfg) | {"device": device}, sort_keys=True)
     if done.exists() and done.read_text() == marker:
@@ -114,22 +122,26 @@ def run_training(cfg: TrainRunConfig, run_dir: Path) -> int:
     return rc
 
 
-def run_recipe(cfg: JobConfig, stage: dict, out: Path) -> list:
+def run_recipe(cfg: JobConfig, stage: dict, out: Path | str) -> list:
     """EXAONE 3.0/3.5's order: rules, ML quality filter, dedup, decontamination, PII; then tokenizer and packing.
     Each stage reads the kept documents of the one before (`result.kept`)."""
     run = cfg.run
-    ingest = run_stage(INGEST_STAGE, stage["ingest"], list(cfg.inputs), out / "ingest", run)
-    filtered = run_stage(FILTER_STAGE, stage["filter"], [ingest.kept], out / "filter", run)
-    quality = run_stage(QUALITY_STAGE, stage["quality"], [filtered.kept], out / "quality", run)
-    deduped = run_stage(DEDUP_STAGE, stage["dedup"], [quality.kept], out / "dedup", run)
-    clean = run_stage(DECONT_STAGE, stage["decont"], [deduped.kept], out / "decont", run)
-    scrubbed = run_stage(PII_STAGE, stage["pii"], [clean.kept], out / "pii", run)
-    tokenizer = run_stage(TOKENIZER_STAGE, stage["tokenizer"], [scrubbed.kept], out / "tokenizer", run)
+
+    def at(name: str) -> str:  # out may be a local folder or an s3:// / gs:// prefix
+        return storage.join(out, name)
+
+    ingest = run_stage(INGEST_STAGE, stage["ingest"], list(cfg.inputs), at("ingest"), run)
+    filtered = run_stage(FILTER_STAGE, stage["filter"], [ingest.kept], at("filter"), run)
+    quality = run_stage(QUALITY_STAGE, stage["quality"], [filtered.kept], at("quality"), run)
+    deduped = run_stage(DEDUP_STAGE, stage["dedup"], [quality.kept], at("dedup"), run)
+    clean = run_stage(DECONT_STAGE, stage["decont"], [deduped.kept], at("decont"), run)
+    scrubbed = run_stage(PII_STAGE, stage["pii"], [clean.kept], at("pii"), run)
+    tokenizer = run_stage(TOKENIZER_STAGE, stage["tokenizer"], [scrubbed.kept], at("tokenizer"), run)
     # pack with the tokenizer this job just trained, unless the config names one
     pack_cfg = stage["pack"]
     if "tokenizer" not in (cfg.stages.get("pack") or {}):
         pack_cfg = replace(pack_cfg, tokenizer=trained_tokenizer(tokenizer))
-    packed = run_stage(PACK_STAGE, pack_cfg, [tokenizer.kept], out / "pack", run)
+    packed = run_stage(PACK_STAGE, pack_cfg, [tokenizer.kept], at("pack"), run)
     return [ingest, filtered, quality, deduped, clean, scrubbed, tokenizer, packed]
 
 
@@ -160,16 +172,17 @@ def _size(files: list[str]) -> str:
     )
 
 
-def _stage_state(folder: Path, stage_cfg) -> str:
-    manifest = read_manifest(folder) if folder.is_dir() else None
+def _stage_state(folder: Path | str, name: str, stage_cfg) -> str:
+    manifest = read_manifest(folder)
     if manifest is None:
-        return "not run" if not folder.exists() else "not run (folder exists, no _stage.json)"
+        exists = storage.exists(folder)
+        return "not run" if not exists else "not run (folder exists, no _stage.json)"
     if not manifest.get("complete"):
         return "started, not finished (a run resumes it)"
     state = "complete"
     ran = dict(manifest.get("config") or {})
     want = json.loads(json.dumps(asdict(stage_cfg), default=str))
-    if folder.name == "pack":  # the trained tokenizer is filled in at run time
+    if name == "pack":  # the trained tokenizer is filled in at run time
         ran.pop("tokenizer", None)
         want.pop("tokenizer", None)
     if ran != want:
@@ -177,34 +190,36 @@ def _stage_state(folder: Path, stage_cfg) -> str:
     return state
 
 
-def dry_run(cfg: JobConfig, stage_cfgs: dict, run_dir: Path) -> int:
+def dry_run(cfg: JobConfig, stage_cfgs: dict, run_dir: Path | str) -> int:
     """The plan, without running anything or creating any folder: inputs resolved (a missing one fails now), each
     stage's output folder and whether it is already complete there, the resolved config."""
     files = [resolve_input(spec) for spec in cfg.inputs]
     all_files = [f for fs in files for f in fs]
     print(f"job {cfg.name}: dry run, nothing is run or written")
     print(f"outputs: {run_dir}")
-    tasks = cfg.run.tasks or "one per file, max 64"
+    tasks = cfg.run.tasks or (
+        "one per file" if cfg.run.bytes_per_task is None else f"files grouped by {cfg.run.bytes_per_task:,} bytes"
+    )
     print(f"run: {cfg.run.executor} executor, {cfg.run.workers} worker(s), tasks: {tasks}")
     print(f"inputs: {_size(all_files)}")
     for spec, fs in zip(cfg.inputs, files):
         print(f"  {spec.path}: {_size(fs)}")
     print("stages, in order:")
-    width, path_width = max(len(n) for n in STAGES), max(len(str(run_dir / n)) for n in STAGES)
+    width, path_width = max(len(n) for n in STAGES), max(len(storage.join(run_dir, n)) for n in STAGES)
     previous = None
     for i, name in enumerate(STAGES, 1):  # the order of run_recipe
-        folder = run_dir / name
+        folder = storage.join(run_dir, name)
         if previous is None:
             source = f"the job's inputs, {_size(all_files)}"
         else:
             try:
-                parts = completed_parts(previous)
+                parts = completed_parts(previous[1])
             except InputError:
                 parts = None
-            source = f"{previous.name}'s output, " + (_size(parts) if parts else "after it runs")
-        state = _stage_state(folder, stage_cfgs[name])
-        print(f"  {i}. {name:<{width}}  {str(folder):<{path_width}}  [{state}]  input: {source}")
-        previous = folder
+            source = f"{previous[0]}'s output, " + (_size(parts) if parts else "after it runs")
+        state = _stage_state(folder, name, stage_cfgs[name])
+        print(f"  {i}. {name:<{width}}  {folder:<{path_width}}  [{state}]  input: {source}")
+        previous = (name, folder)
     print("\nresolved config (--print-config prints only this; save it to run it as is):")
     print(resolved_config_yaml(cfg, stage_cfgs))
     return 0
@@ -240,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not storage.is_url(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
     logger.info(f"job {cfg.name}: outputs go to {run_dir}")
     if cfg.run.executor == "ray":
         from lmpipe.core.ray_cluster import connect_or_start
@@ -267,7 +283,14 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4) accounting across the whole job, then the report
     try:
-        report_md, report_html = write_run_report(run_dir, cfg.name, results, asdict(cfg))
+        if storage.is_url(run_dir):  # written in the local mirror, then uploaded beside the stage folders
+            local = storage.scratch_dir(run_dir)
+            write_run_report(local, cfg.name, results, asdict(cfg))
+            for name in ("report.md", "report.html"):
+                storage.write_bytes(storage.join(run_dir, name), (local / name).read_bytes())
+            report_md, report_html = storage.join(run_dir, "report.md"), storage.join(run_dir, "report.html")
+        else:
+            report_md, report_html = write_run_report(run_dir, cfg.name, results, asdict(cfg))
     except AccountingError as e:
         print(f"error: documents lost or duplicated: {e}", file=sys.stderr)
         return 3

@@ -45,6 +45,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lmpipe.core import storage
 from lmpipe.core.completion import read_manifest
 from lmpipe.core.ledger import AccountingError, write_text_atomic
 from lmpipe.core.runner import StageResult
@@ -128,15 +129,16 @@ def check_funnel(results: list[StageResult]) -> None:
         previous = r
 
 
-def _part_files(folder: Path) -> list[Path]:
-    """The stage's part files as its completion manifest lists them (no directory walk), else a glob."""
+def _part_files(folder: Path | str) -> list[str]:
+    """The stage's part files as its completion manifest lists them (no directory walk), else a glob; for a
+    folder in object storage, URLs."""
     try:
         manifest = read_manifest(folder)
     except Exception:  # a damaged manifest: the report still shows what it can
         manifest = None
     if manifest and manifest.get("parts"):
-        return [folder / e["name"] for e in manifest["parts"]]
-    return sorted(folder.glob("data/part-*.parquet"))
+        return [storage.join(folder, e["name"]) for e in manifest["parts"]]
+    return storage.glob(storage.join(folder, "data", "part-*.parquet"))
 
 
 def _spread(items: list, k: int) -> list:
@@ -158,9 +160,10 @@ def sample_stage(folder: Path, keep_texts: bool = False, measure: bool = False) 
         quota = (SAMPLE_ROWS - out.rows) // (len(files) - i)  # what a short file leaves goes to the next ones
         if quota <= 0 or text_bytes >= SAMPLE_TEXT_BYTES:
             continue
-        if not path.is_file():
+        if not storage.isfile(path):
             continue
-        pf = pq.ParquetFile(path)
+        # a URL is read through fsspec: only the footer and the row groups needed are fetched
+        pf = pq.ParquetFile(storage.open_read(path) if storage.is_url(path) else path)
         out.files += 1
         groups, rows = [], 0  # only the first row group(s), enough for the quota
         while len(groups) < pf.metadata.num_row_groups and rows < quota:
@@ -250,7 +253,7 @@ def _compression(tokenizer_path: str, texts: dict[str, list[str]]) -> list[dict]
     from lmpipe.tokenizer.load import ours
     from lmpipe.tokenizer.report import measure
 
-    refs = [ours(tokenizer_path, name=THIS_RUN), ours(name="shipped ko-en-102k")]
+    refs = [ours(storage.local_file(tokenizer_path), name=THIS_RUN), ours(name="shipped ko-en-102k")]
     return [
         {
             "tokenizer": row.tokenizer,
@@ -313,9 +316,9 @@ def _pack_stats(result: StageResult) -> dict:
     """The pack stage's figures: stats.json's copy of shards/pack.json, else pack.json itself; {} when neither."""
     if "pack" in result.stats:
         return result.stats["pack"]
-    path = result.output_dir / "shards" / "pack.json"
+    path = storage.join(result.output_dir, "shards", "pack.json")
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return json.loads(storage.read_bytes(path)) if storage.isfile(path) else {}
     except (OSError, json.JSONDecodeError):
         return {}
 
@@ -423,8 +426,10 @@ def collect(job: str, run_dir: Path, results: list[StageResult], config: dict) -
                 "quality_score": sample.quality_score,
                 "lang_score": sample.lang_score,
             }
-        if (r.output_dir / "report.md").is_file():
-            data.stage_reports[r.stage] = os.path.relpath(r.output_dir / "report.md", run_dir)
+        stage_report = storage.join(r.output_dir, "report.md")
+        if storage.isfile(stage_report):
+            remote = storage.is_url(stage_report)
+            data.stage_reports[r.stage] = stage_report if remote else os.path.relpath(stage_report, run_dir)
         try:
             manifest = read_manifest(r.output_dir) or {}
         except Exception:  # a damaged manifest: the report still shows what it can

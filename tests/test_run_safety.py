@@ -148,14 +148,19 @@ def test_one_run_per_output_folder_and_a_dead_run_holds_no_lock(samples, tmp_pat
     assert result.stats["docs_out"] == 10
 
 
-@pytest.mark.parametrize("url", ["s3://bucket/out", "gs://bucket/out"])
-def test_object_store_urls_fail_at_start_and_create_nothing(tmp_path, url):
-    out = subprocess.run(
-        [sys.executable, "-m", "lmpipe", "run", "ingest", "--input", str(REPO / "samples/corpus/ko_kobill.jsonl.gz"),
-         "--output", url], cwd=tmp_path, capture_output=True, text=True,
-    )  # fmt: skip
-    assert out.returncode == 2 and "outputs are not supported yet" in out.stderr
-    assert list(tmp_path.iterdir()) == []  # no local folder named s3:/bucket/out
+def test_unusable_output_urls_fail_at_start_and_create_nothing(tmp_path):
+    # `s3://b/out` once became a local folder `s3:/b/out` and exited 0. Now: a scheme we cannot write fails at
+    # once; an object store that cannot be reached (here: a closed port) fails at start, before any stage work.
+    src = str(REPO / "samples/corpus/ko_kobill.jsonl.gz")
+    env = os.environ | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    env |= {"AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
+    cmd = [sys.executable, "-m", "lmpipe", "run", "ingest", "--input", src, "--output"]
+    out = subprocess.run([*cmd, "s3://bucket/out"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "cannot reach object storage" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    out = subprocess.run([*cmd, "hdfs://nn/out"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "hdfs:// is not supported" in out.stderr
+    assert list(tmp_path.iterdir()) == []  # no local folder named s3:/bucket/out or hdfs:/nn/out
     out = _cli("run", "ingest", "--input", "ftp://host/in", "--output", str(tmp_path / "o"))
     assert out.returncode == 2 and "ftp:// is not supported" in out.stderr and not (tmp_path / "o").exists()
 

@@ -54,18 +54,23 @@ def file_hashes(files: list[str], cache: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def read_manifest(folder: Path) -> dict | None:
-    path = folder / MANIFEST
-    if not path.exists():
+def read_manifest(folder: str | Path) -> dict | None:
+    path = storage.join(folder, MANIFEST)
+    try:
+        raw = storage.read_bytes(path)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:  # `folder` is a file: no stage folder
         return None
     try:
-        return json.loads(path.read_text())
+        return json.loads(raw)
     except json.JSONDecodeError as e:
         raise InputError(f"{path} is damaged ({e}); re-run the stage that wrote {folder}") from e
 
 
-def completed_parts(folder: Path) -> list[str] | None:
+def completed_parts(folder: str | Path) -> list[str] | None:
     """Part files of a finished stage folder, as its manifest lists them; None when `folder` is no stage output.
+    Local folders give absolute paths, object storage URLs.
 
     Raises InputError for a stage folder that is not complete, or whose part files differ from its manifest."""
     manifest = read_manifest(folder)
@@ -77,23 +82,52 @@ def completed_parts(folder: Path) -> list[str] | None:
             f"{folder} holds an unfinished run of stage '{name}' (interrupted or still running): "
             "re-run that stage to completion before using its output"
         )
+    entries = manifest.get("parts", [])
+    if storage.is_url(folder):
+        # one listing, not a HEAD request per part
+        fs, root = storage.filesystem(storage.join(folder, "data"))
+        sizes = {p.rsplit("/", 1)[-1]: int(i.get("size") or 0) for p, i in fs.find(root, detail=True).items()}
+        parts = []
+        for entry in entries:
+            if sizes.get(entry["name"].rsplit("/", 1)[-1]) != entry["size"]:
+                raise InputError(
+                    f"{storage.join(folder, entry['name'])} is missing or changed since stage '{name}' finished; "
+                    "re-run that stage"
+                )
+            parts.append(storage.join(folder, entry["name"]))
+        return parts
     parts = []
-    for entry in manifest.get("parts", []):
-        p = folder / entry["name"]
+    for entry in entries:
+        p = Path(folder) / entry["name"]
         if not p.is_file() or p.stat().st_size != entry["size"]:
             raise InputError(f"{p} is missing or changed since stage '{name}' finished; re-run that stage")
         parts.append(str(p.resolve()))
     return parts
 
 
-def part_entries(folder: Path) -> list[dict]:
+def part_entries(folder: str | Path) -> list[dict]:
+    if storage.is_url(folder):
+        fs, root = storage.filesystem(storage.join(folder, "data"))
+        found = fs.find(root, detail=True) if fs.exists(root) else {}
+        names = sorted((p.rsplit("/", 1)[-1], int(i.get("size") or 0)) for p, i in found.items())
+        return [
+            {"name": f"data/{n}", "size": sz} for n, sz in names if n.startswith("part-") and n.endswith(".parquet")
+        ]
+    folder = Path(folder)
     return [{"name": f"data/{p.name}", "size": p.stat().st_size} for p in sorted(folder.glob("data/part-*.parquet"))]
 
 
 class FolderLock:
-    """Exclusive lock for one output folder, held for the life of a run (released by the kernel on death)."""
+    """Exclusive lock for one output folder, held for the life of a run (released by the kernel on death).
 
-    def __init__(self, folder: Path):
+    Object storage has no lock: for a URL the lock file is in this machine's scratch folder, so it keeps two runs
+    on one machine apart, not two drivers on two machines (run one driver per output prefix)."""
+
+    def __init__(self, folder: str | Path):
+        self.shown = str(folder)
+        if storage.is_url(folder):
+            folder = storage.scratch_dir(str(folder)) / "output"
+        folder = Path(folder)
         self.path = folder.parent / f".{folder.name}.lock"
         self.fd: int | None = None
 
@@ -107,7 +141,7 @@ class FolderLock:
             os.close(self.fd)
             self.fd = None
             raise LockedError(
-                f"another run (pid {holder or '?'}) is writing into {self.path.parent / self.path.name[1:-5]}; "
+                f"another run (pid {holder or '?'}) is writing into {self.shown}; "
                 "wait for it or choose another output folder"
             ) from None
         os.ftruncate(self.fd, 0)

@@ -8,10 +8,11 @@ stage's stats.json and checks that every document read is either kept or exclude
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lmpipe.core import storage
 
 
 class AccountingError(RuntimeError):
@@ -38,7 +39,7 @@ class Ledger:
         self.excluded_docs[reason] += 1
         self.excluded_bytes[reason] += nbytes
 
-    def save(self, path: Path, wall_seconds: float) -> None:
+    def save(self, path: str | Path, wall_seconds: float) -> None:
         data = {
             "docs_in": self.docs_in,
             "bytes_in": self.bytes_in,
@@ -53,27 +54,24 @@ class Ledger:
         write_json_atomic(path, data)
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write to a temporary name, then rename: readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_text_atomic(path: str | Path, text: str) -> str | Path:
+    """Readers see the old file or the new one, never half of one (a rename locally, one PUT for a URL)."""
+    storage.write_bytes(path, text.encode("utf-8"))
     return path
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: str | Path, data: dict) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def merge_ledgers(paths: list[Path]) -> dict:
+def merge_ledgers(paths: list[str | Path]) -> dict:
     """Sum per-task ledgers into the stage totals and check the invariant docs_in == kept + excluded."""
     total = {"docs_in": 0, "bytes_in": 0, "docs_out": 0, "bytes_out": 0, "task_seconds": 0.0}
     excluded_docs: Counter = Counter()
     excluded_bytes: Counter = Counter()
     skipped: Counter = Counter()
     for path in paths:
-        part = json.loads(path.read_text(encoding="utf-8"))
+        part = json.loads(storage.read_bytes(path))
         for key in ("docs_in", "bytes_in", "docs_out", "bytes_out"):
             total[key] += part[key]
         total["task_seconds"] += part["wall_seconds"]

@@ -55,6 +55,11 @@ class LocalTaskExecutor(PipelineExecutor):
     def world_size(self) -> int:
         return self.tasks
 
+    def get_incomplete_ranks(self, ranks=None, skip_completed=None) -> list[int]:
+        # Completion markers are written by other processes (or nodes); an object store's listing is cached.
+        self.logging_dir.fs.invalidate_cache()
+        return super().get_incomplete_ranks(ranks, skip_completed)
+
     def get_distributed_env(self, node_rank: int = -1) -> DistributedEnvVars:
         return DistributedEnvVars(
             datatrove_node_ips="",

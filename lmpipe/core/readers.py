@@ -320,7 +320,7 @@ class CorpusReader(PipelineStep):
             yield from data
         self.ledger.reset()
         self.ledger.started = time.monotonic()
-        skips = _SkipLog(Path(self.skipped_dir) / f"{rank:05d}.jsonl")
+        skips = _SkipLog(storage.join(self.skipped_dir, f"{rank:05d}.jsonl"))
         with skips, Progress(f"{self.label} task {rank}") as progress:
             for inp in self.inputs:
                 for path in inp.files[rank::world_size]:
@@ -345,9 +345,9 @@ class CorpusReader(PipelineStep):
 class _SkipLog:
     """DIR/skipped/<task>.jsonl: where and why each skipped record was skipped (no text content is copied)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str):
         self.path = path
-        self.tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        self.tmp = storage.temp_path_for(path)
         self.file = None
         self.count = 0
 
@@ -363,8 +363,8 @@ class _SkipLog:
             logger.warning(f"more skipped input records; all are listed in {self.path}")
         self.count += 1
         if self.file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.tmp, "wb")
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.tmp, "wb")  # noqa: SIM115 (closed in __exit__)
         record = {"file": skip.file, "line": None if skip.row is None else skip.row + 1}
         record.update(reason=skip.reason, detail=skip.detail[:500])
         self.file.write(orjson.dumps(record) + b"\n")
@@ -373,6 +373,8 @@ class _SkipLog:
         if self.file is not None:
             self.file.close()
             if exc_type is None:
-                os.replace(self.tmp, self.path)
-        elif exc_type is None and self.path.exists():
-            self.path.unlink()  # a re-run that now skips nothing must not keep an old list
+                storage.commit_file(self.tmp, self.path)
+            else:
+                self.tmp.unlink(missing_ok=True)
+        elif exc_type is None:
+            storage.remove(self.path)  # a re-run that now skips nothing must not keep an old list

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +27,14 @@ from loguru import logger
 
 from lmpipe.core import storage
 from lmpipe.core.card import write_card
-from lmpipe.core.completion import FolderLock, LockedError, file_hashes, part_entries, read_manifest
+from lmpipe.core.completion import (
+    FolderLock,
+    LockedError,
+    completed_parts,
+    file_hashes,
+    part_entries,
+    read_manifest,
+)
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import Ledger, merge_ledgers, write_json_atomic
 from lmpipe.core.readers import CorpusReader, InputError, InputSource, RecordKeys, file_format, resolve_inputs
@@ -41,6 +47,63 @@ class StageError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class StageFolder:
+    """Where a stage's outputs live, and the local folder its driver-side work uses.
+
+    `location` is a local folder or an object-storage URL. Per-document tasks, wherever they run, write their parts
+    straight to the location (lmpipe.core.writers). Barrier work (dedup's phases, tokenizer training, pack's
+    shuffle, the stage reports) works in `local`: the location itself, or for a URL a scratch mirror on the
+    driver's machine whose results are published to the bucket; so the nodes of a cluster share nothing but it."""
+
+    location: str
+    local: Path
+
+    @classmethod
+    def at(cls, location: str | Path) -> StageFolder:
+        if storage.is_url(location):
+            return cls(str(location).rstrip("/"), storage.scratch_dir(str(location)))
+        path = Path(location).resolve()
+        return cls(str(path), path)
+
+    @property
+    def remote(self) -> bool:
+        return storage.is_url(self.location)
+
+    def path(self, *rel: str) -> str:
+        return storage.join(self.location, *rel)
+
+    def fetch(self, rel: str) -> Path:
+        """The local copy of location/rel (a folder), downloaded when remote."""
+        if self.remote and storage.exists(self.path(rel)):
+            storage.download_tree(self.path(rel), self.local / rel)
+        return self.local / rel
+
+    def publish_dir(self, rel: str) -> str:
+        """Upload local/rel (a folder) to location/rel when remote; returns where readers find it."""
+        if self.remote:
+            storage.remove_tree(self.path(rel))  # no file of an older attempt may survive among the new ones
+            storage.upload_tree(self.local / rel, self.path(rel))
+        return self.path(rel) if self.remote else str(self.local / rel)
+
+    def publish(self, skip: tuple[str, ...] = ()) -> None:
+        """Upload what driver-side work wrote in `local` (not `skip`'s top folders) when remote."""
+        if self.remote:
+            storage.upload_tree(self.local, self.location, skip)
+
+    def as_location(self, value):
+        """`value` (stats from finalize) with local mirror paths replaced by the location's."""
+        if not self.remote:
+            return value
+        if isinstance(value, str):
+            return self.location + value[len(str(self.local)) :] if value.startswith(str(self.local)) else value
+        if isinstance(value, dict):
+            return {k: self.as_location(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.as_location(v) for v in value]
+        return value
+
+
+@dataclass(frozen=True)
 class Stage:
     """A named stage: its config dataclass and a function that builds its steps from that config."""
 
@@ -50,15 +113,17 @@ class Stage:
     build: Callable[[Any], list[PipelineStep]]
     # Optional, runs once after all tasks, in the driver: (output dir, config, stats, run config) -> extra stats to
     # merge into stats.json (a stage's report.md built from its outputs, pack's shards: barrier work that runs its
-    # own tasks through lmpipe.core.tasks.TaskRunner with the run config). Must be idempotent.
+    # own tasks through lmpipe.core.tasks.TaskRunner with the run config). Must be idempotent. The folder is always
+    # local: for an object-storage output it is a mirror (StageFolder.local) holding data/ and excluded/, and what
+    # finalize writes there is published to the bucket afterwards.
     finalize: Callable[[Path, Any, dict, RunConfig], dict | None] | None = None
     # Optional, runs once before the per-document pass, in the driver, over the whole input: for stages whose
     # decision needs every document first (dedup's signature and clustering phases). Gets (config, input sources,
-    # task count, output dir, run config) and returns the build function the per-document pass uses instead of
-    # `build`. Must resume its own intermediate work (under DIR) if interrupted.
-    prepare: Callable[[Any, list[InputSource], int, Path, RunConfig], Callable[[Any], list[PipelineStep]]] | None = (
-        None
-    )
+    # task count, stage folder, run config) and returns the build function the per-document pass uses instead of
+    # `build`. Works in folder.local, publishes what the pass reads (folder.publish_dir), resumes if interrupted.
+    prepare: (
+        Callable[[Any, list[InputSource], int, StageFolder, RunConfig], Callable[[Any], list[PipelineStep]]] | None
+    ) = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +173,7 @@ class InputSpec:
 @dataclass
 class StageResult:
     stage: str
-    output_dir: Path
+    output_dir: Path | str  # a local folder, or a URL for an object-storage output
     stats: dict
     skipped_run: bool = False  # True when the stage was already complete and did no work
 
@@ -128,14 +193,13 @@ def fingerprint(stage: Stage, cfg: Any, inputs: list[InputSpec], hashes: dict[st
     return h.hexdigest()[:16]
 
 
-def refuse_output_url(path: str | Path) -> None:
-    """Fail before anything is created: `s3://b/out` once became a local folder `s3:/b/out` and exited 0."""
-    s = storage.scheme(path)
-    if s is not None and s != "file":
-        raise StageError(
-            f"output {path}: {s}:// outputs are not supported yet (inputs may be s3:// or gs://); "
-            "write to a local path or a shared filesystem that every node mounts"
-        )
+def check_output(path: str | Path) -> None:
+    """Fail before anything is created: `s3://b/out` once became a local folder `s3:/b/out` and exited 0; a
+    scheme we cannot write (`ftp://`, `hdfs://`) fails the same way."""
+    try:
+        storage.check_writable(path)
+    except InputError as e:
+        raise StageError(f"output {e}") from None
 
 
 def resolve_input(spec: InputSpec) -> list[str]:
@@ -151,7 +215,8 @@ def resolve_input(spec: InputSpec) -> list[str]:
             raise InputError(f"{spec.path} lists a file more than once")
         return files
     if storage.is_url(spec.path):
-        return storage.list_remote(spec.path, file_format)
+        parts = completed_parts(spec.path)  # a stage folder in object storage: its manifest's parts
+        return parts if parts is not None else storage.list_remote(spec.path, file_format)
     return resolve_inputs([spec.path])  # a stage folder: its manifest's parts (listing.resolve_inputs)
 
 
@@ -168,7 +233,7 @@ def input_sources(inputs: list[InputSpec], files_per_input: list[list[str]]) -> 
 
 
 def build_pipeline(
-    stage_name: str, steps: list[PipelineStep], sources: list[InputSource], out: Path, run: RunConfig
+    stage_name: str, steps: list[PipelineStep], sources: list[InputSource], out: str | Path, run: RunConfig
 ) -> list[PipelineStep]:
     """CorpusReader -> steps -> DocumentWriter, sharing one ledger; every filter gets its own ExcludedWriter."""
     ledger = Ledger()
@@ -177,7 +242,7 @@ def build_pipeline(
             step.exclusion_writer = ExcludedWriter(
                 str(out), _step_slug(step, i), stage_name, ledger, keep_text=run.keep_excluded_text
             )
-    reader = CorpusReader(sources, ledger, str(out / "skipped"), label=stage_name)
+    reader = CorpusReader(sources, ledger, storage.join(out, "skipped"), label=stage_name)
     return [reader] + steps + [DocumentWriter(str(out), ledger)]
 
 
@@ -189,16 +254,17 @@ def run_stage(
     run: RunConfig = RunConfig(),
     overwrite: bool = False,
 ) -> StageResult:
-    """Run one stage over `inputs` into `output_dir`; returns its stats (also written to DIR/stats.json)."""
-    refuse_output_url(output_dir)
-    out = Path(output_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise StageError(f"output {out} exists and is not a folder")
+    """Run one stage over `inputs` into `output_dir` (a local folder or an s3:// / gs:// URL); returns its stats
+    (also written to DIR/stats.json)."""
+    check_output(output_dir)
+    folder = StageFolder.at(output_dir)
+    if not folder.remote and folder.local.exists() and not folder.local.is_dir():
+        raise StageError(f"output {folder.local} exists and is not a folder")
     files_per_input = [resolve_input(spec) for spec in inputs]
     all_files = [f for files in files_per_input for f in files]
     try:
-        with FolderLock(out):
-            return _run_locked(stage, cfg, inputs, files_per_input, all_files, out, run, overwrite)
+        with FolderLock(folder.location):
+            return _run_locked(stage, cfg, inputs, files_per_input, all_files, folder, run, overwrite)
     except LockedError as e:
         raise StageError(str(e)) from None
 
@@ -209,28 +275,33 @@ def _run_locked(
     inputs: list[InputSpec],
     files_per_input: list[list[str]],
     all_files: list[str],
-    out: Path,
+    folder: StageFolder,
     run: RunConfig,
     overwrite: bool,
 ) -> StageResult:
-    previous = read_manifest(out) if out.is_dir() else None
+    out = folder.location
+    previous = read_manifest(out)
     hashes = file_hashes(all_files, (previous or {}).get("input_hashes", {}))
     fp = fingerprint(stage, cfg, inputs, hashes)
-    marker = out / "_stage.json"
-    done = _check_previous(stage, out, previous, fp, overwrite)
+    marker = folder.path("_stage.json")
+    done = _check_previous(stage, folder, previous, fp, overwrite)
     if done is not None:
         return done
-    out.mkdir(parents=True, exist_ok=True)
+    folder.local.mkdir(parents=True, exist_ok=True)
     record = {"stage": stage.name, "fingerprint": fp, "config": asdict(cfg), "inputs": all_files}
     record["input_hashes"] = hashes
     write_json_atomic(marker, record | {"complete": False})
+    if folder.remote:
+        write_json_atomic(folder.local / "_stage.json", record | {"complete": False})  # prepare reads it here
 
     started = time.time()
     sources = input_sources(inputs, files_per_input)
     tasks = task_count(run, all_files)
-    build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, out, run)
+    # Barrier work of an object-storage output runs where its local mirror is: in processes on this machine.
+    barrier_run = replace(run, executor="local") if folder.remote else run
+    build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, folder, barrier_run)
     pipeline = build_pipeline(stage.name, build(cfg), sources, out, run)
-    executor = _make_executor(pipeline, tasks, out, run)
+    executor = _make_executor(pipeline, tasks, folder.path("_logs"), run)
     logger.info(f"stage {stage.name}: {len(all_files)} file(s), {tasks} task(s), {run.workers} worker(s) -> {out}")
     try:
         executor.run()
@@ -239,26 +310,38 @@ def _run_locked(
     incomplete = executor.get_incomplete_ranks()
     if incomplete:
         raise StageError(
-            f"stage {stage.name}: tasks {incomplete[:10]} did not complete; see logs in {out / '_logs' / 'logs'}"
+            f"stage {stage.name}: tasks {incomplete[:10]} did not complete; see logs in {folder.path('_logs', 'logs')}"
         )
-    ledgers = [out / "_ledger" / f"{rank:05d}.json" for rank in range(tasks)]
-    stats = {"stage": stage.name, "output_dir": str(out), "tasks": tasks, "files": len(all_files)}
+    ledgers = [folder.path("_ledger", f"{rank:05d}.json") for rank in range(tasks)]
+    stats = {"stage": stage.name, "output_dir": out, "tasks": tasks, "files": len(all_files)}
     stats |= merge_ledgers(ledgers)
     if stage.finalize is not None:
-        stats |= stage.finalize(out, cfg, stats, run) or {}
+        if folder.remote:  # finalizers read the parts from the local mirror
+            _clear_local(folder.local, ("data", "excluded"))
+            folder.fetch("data")
+            folder.fetch("excluded")
+        stats |= folder.as_location(stage.finalize(folder.local, cfg, stats, barrier_run) or {})
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
-    write_json_atomic(out / "stats.json", stats)
-    write_card(out, stage.name, stats)
+    write_json_atomic(folder.local / "stats.json", stats)
+    write_card(folder.local, stage.name, stats)
+    # uploads what the driver wrote (stats, card, report.md, shards/, tokenizer/); not the tasks' own files
+    folder.publish(skip=("data", "excluded", "skipped", "_ledger", "_logs", "_dedup", "_pack", "_stage.json"))
     # The commit: only now may a later stage read this folder, and then only these part files.
     write_json_atomic(marker, record | {"complete": True, "parts": part_entries(out)})
-    stats = json.loads((out / "stats.json").read_text())  # what a later run reads back (tuples become lists)
+    stats = json.loads(storage.read_bytes(folder.path("stats.json")))  # what a later run reads (tuples: lists)
     logger.info(
         f"stage {stage.name}: {stats['docs_in']:,} in, {stats['docs_out']:,} kept, "
         f"{stats['docs_excluded']:,} excluded, {sum(stats['skipped_input'].values()):,} input records skipped "
         f"in {stats['wall_seconds']:.1f}s"
     )
-    return StageResult(stage.name, out, stats)
+    return StageResult(stage.name, folder.local if not folder.remote else out, stats)
+
+
+def _clear_local(local: Path, subfolders: tuple[str, ...]) -> None:
+    """A mirror's copies of task outputs are refreshed from the bucket (an older attempt's may differ)."""
+    for sub in subfolders:
+        shutil.rmtree(local / sub, ignore_errors=True)
 
 
 def task_count(run: RunConfig, files: list[str]) -> int:
@@ -268,15 +351,18 @@ def task_count(run: RunConfig, files: list[str]) -> int:
         return run.tasks
     if run.bytes_per_task is None:
         return max(1, len(files))
-    total = sum(storage.identity(f)["size"] if storage.is_url(f) else os.path.getsize(f) for f in files)
+    total = sum(storage.size(f) for f in files)
     return max(1, min(len(files), max(run.workers, -(-total // run.bytes_per_task))))
 
 
-def _check_previous(stage: Stage, out: Path, previous: dict | None, fp: str, overwrite: bool) -> StageResult | None:
-    """What an earlier run left in `out`: the finished result when it ran these inputs and config; otherwise
+def _check_previous(
+    stage: Stage, folder: StageFolder, previous: dict | None, fp: str, overwrite: bool
+) -> StageResult | None:
+    """What an earlier run left in the folder: the finished result when it ran these inputs and config; otherwise
     nothing (an unfinished run of the same fingerprint resumes), or an error (another run's output)."""
     if previous is None:
         return None
+    out = folder.location
     if previous.get("fingerprint") != fp:
         if not overwrite:
             raise StageError(
@@ -284,16 +370,19 @@ def _check_previous(stage: Stage, out: Path, previous: dict | None, fp: str, ove
                 "choose another output directory or pass --overwrite"
             )
         logger.warning(f"overwriting {out}: inputs or config changed")
-        shutil.rmtree(out)
+        storage.remove_tree(out)
+        if folder.remote:
+            shutil.rmtree(folder.local, ignore_errors=True)
         return None
-    if previous.get("complete") and (out / "stats.json").exists():
+    stats_path = folder.path("stats.json")
+    if previous.get("complete") and storage.exists(stats_path):
         logger.info(f"stage {stage.name}: already complete in {out}, nothing to do")
-        return StageResult(stage.name, out, json.loads((out / "stats.json").read_text()), skipped_run=True)
+        stats = json.loads(storage.read_bytes(stats_path))
+        return StageResult(stage.name, folder.local if not folder.remote else out, stats, skipped_run=True)
     return None
 
 
-def _make_executor(pipeline: list[PipelineStep], tasks: int, out: Path, run: RunConfig):
-    logging_dir = str(out / "_logs")
+def _make_executor(pipeline: list[PipelineStep], tasks: int, logging_dir: str, run: RunConfig):
     if run.executor == "ray":
         from lmpipe.core.ray_executor import RayTaskExecutor  # why not datatrove's RayPipelineExecutor: see there
 

@@ -7,20 +7,30 @@ import signal
 import subprocess
 from pathlib import Path
 
+from lmpipe.core import storage
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ray_cluster import in_ray_job_copy
+from lmpipe.core.records import InputError
 
 OUTPUT_ROOT_ENV = "PIPELINE_OUTPUT_ROOT"
 RAY_JOB_FALLBACK_ROOT = Path.home() / "lmpipe-runs"
 
 
-def resolve_output_dir(path: str) -> Path:
-    """Absolute output folder for a configured path.
+def resolve_output_dir(path: str) -> Path | str:
+    """Absolute output folder for a configured path; an object-storage URL (s3://, gs://) as it is.
 
     Relative paths resolve against $PIPELINE_OUTPUT_ROOT when set. Otherwise against the current folder, except
     inside `ray job submit --working-dir`: there the current folder is Ray's temporary copy, deleted with the
     session, so outputs go to ~/lmpipe-runs instead (set PIPELINE_OUTPUT_ROOT to shared storage on a cluster).
     """
+    if storage.is_url(path):
+        try:
+            storage.check_writable(path)
+        except InputError as e:
+            raise ConfigError(f"output_dir {e}") from None
+        return str(path).rstrip("/")
+    if storage.scheme(path) == "file":
+        path = str(path)[len("file://") :]
     p = Path(path).expanduser()
     if p.is_absolute():
         return p

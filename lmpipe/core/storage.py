@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import os
 import re
 import shutil
@@ -126,3 +127,197 @@ def local_copy(url: str) -> Iterator[str]:
         yield local
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- outputs: stage folders, their side files and intermediates in object storage --------------------------------
+#
+# Object stores have no rename and no directory: a file is "atomic" when it is uploaded whole in one PUT (or one
+# completed multipart upload), which readers then see entirely or not at all. So every writer here finishes a
+# local file first and uploads it last; a stage folder is trusted only through its `_stage.json` manifest, which
+# is written after everything else (lmpipe.core.completion).
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail before anything is created when `path` names a scheme we cannot write (no local `s3:/b` folder)."""
+    s = scheme(path)
+    if s is not None and s != "file" and s not in READABLE_SCHEMES:
+        raise InputError(
+            f"{path}: {s}:// is not supported; outputs may be local paths or {', '.join(READABLE_SCHEMES)}://"
+        )
+    if is_url(path):
+        fs, p = filesystem(str(path))  # the install hint when s3fs/gcsfs is missing
+        try:
+            fs.exists(p)  # credentials and endpoint checked now, before any stage work
+        except Exception as e:  # noqa: BLE001 - botocore/aiohttp raise many kinds; all mean "cannot use it"
+            raise InputError(
+                f"{path}: cannot reach object storage ({type(e).__name__}: {e}); endpoint and credentials come "
+                "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            ) from None
+
+
+def join(base: str | os.PathLike, *parts: str) -> str:
+    if is_url(base):
+        return "/".join([str(base).rstrip("/")] + [p.strip("/") for p in parts if p])
+    return str(Path(base, *parts))
+
+
+def _url(fs_path: str, like: str) -> str:
+    return f"{scheme(like)}://{fs_path}"
+
+
+def exists(path: str | os.PathLike) -> bool:
+    if not is_url(path):
+        return os.path.exists(path)
+    fs, p = filesystem(str(path))
+    return fs.exists(p)
+
+
+def isfile(path: str | os.PathLike) -> bool:
+    if not is_url(path):
+        return os.path.isfile(path)
+    fs, p = filesystem(str(path))
+    return fs.isfile(p)
+
+
+def size(path: str | os.PathLike) -> int:
+    if not is_url(path):
+        return os.path.getsize(path)
+    fs, p = filesystem(str(path))
+    return int(fs.info(p)["size"])
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    if not is_url(path):
+        return Path(path).read_bytes()
+    fs, p = filesystem(str(path))
+    return fs.cat_file(p)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Readers see the old content or the new, never a part: tmp + rename locally, one PUT in object storage."""
+    if is_url(path):
+        fs, p = filesystem(str(path))
+        fs.pipe_file(p, data)
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def temp_path_for(dest: str | os.PathLike) -> Path:
+    """Where a writer builds `dest` before committing it: beside it locally (so the rename is atomic), in a local
+    temporary folder for a URL. The pid is in the name: a killed task's orphan and its retry never share one."""
+    name = str(dest).rsplit("/", 1)[-1]
+    if is_url(dest):
+        folder = Path(tempfile.gettempdir()) / "lmpipe-upload"
+        folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(str(dest).encode()).hexdigest()[:12]
+        return folder / f"{digest}-{name}.{os.getpid()}.tmp"
+    return Path(dest).with_name(f"{name}.{os.getpid()}.tmp")
+
+
+def commit_file(tmp: Path, dest: str | os.PathLike) -> None:
+    """Publish a finished temporary file as `dest`: a rename locally, an upload (then the temp file goes) for a URL."""
+    if is_url(dest):
+        fs, p = filesystem(str(dest))
+        try:
+            fs.put_file(str(tmp), p)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, dest)
+
+
+def remove(path: str | os.PathLike) -> None:
+    """Delete a file if it exists."""
+    if is_url(path):
+        fs, p = filesystem(str(path))
+        if fs.exists(p):
+            fs.rm_file(p)
+    else:
+        Path(path).unlink(missing_ok=True)
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    if is_url(path):
+        fs, p = filesystem(str(path))
+        if fs.exists(p):
+            fs.rm(p, recursive=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def glob(pattern: str) -> list[str]:
+    """Sorted matches of a glob, as URLs for a URL pattern."""
+    if not is_url(pattern):
+        import glob as _glob
+
+        return sorted(_glob.glob(pattern))
+    fs, p = filesystem(pattern)
+    return sorted(_url(m, pattern) for m in fs.glob(p))
+
+
+def open_read(path: str | os.PathLike):
+    """A binary file object for reading (the caller closes it); seekable for object storage too (pyarrow needs it)."""
+    if not is_url(path):
+        return open(path, "rb")  # noqa: SIM115
+    fs, p = filesystem(str(path))
+    return fs.open(p, "rb")
+
+
+def scratch_dir(url: str) -> Path:
+    """A node-local folder that mirrors the output `url` for driver-side work (reports, barrier phases): the same
+    folder for the same URL on the same machine, so an interrupted run on this machine resumes from it."""
+    digest = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    folder = Path(os.environ.get("LMPIPE_SCRATCH") or Path(tempfile.gettempdir()) / "lmpipe-scratch") / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def download_tree(url: str, local: Path) -> list[Path]:
+    """Copy every object below `url` into `local` (same relative paths), skipping files already there with the
+    same size; returns the local files."""
+    fs, p = filesystem(url)
+    p = p.rstrip("/")
+    found = []
+    for obj, info in sorted(fs.find(p, detail=True).items()):
+        rel = obj[len(p) :].lstrip("/")
+        dest = local / rel
+        if not (dest.is_file() and dest.stat().st_size == int(info.get("size") or 0)):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
+            fs.get_file(obj, str(tmp))
+            os.replace(tmp, dest)
+        found.append(dest)
+    return found
+
+
+def upload_tree(local: Path, url: str, skip: tuple[str, ...] = ()) -> int:
+    """Upload every file below `local` to the same relative path below `url`, but those under a `skip` top
+    folder and temporary files; returns the number of files uploaded."""
+    fs, p = filesystem(url)
+    n = 0
+    for f in sorted(local.rglob("*")):
+        rel = f.relative_to(local).as_posix()
+        if not f.is_file() or rel.split("/", 1)[0] in skip or ".tmp" in f.name or f.name.endswith(".lock"):
+            continue
+        fs.put_file(str(f), f"{p.rstrip('/')}/{rel}")
+        n += 1
+    return n
+
+
+def local_file(path: str) -> str:
+    """A local path for a small file that may be a URL (a tokenizer.json): downloaded once per content (ETag)."""
+    if not is_url(path):
+        return path
+    ident = identity(path)
+    digest = hashlib.sha256(f"{path}\0{ident['etag']}\0{ident['size']}".encode()).hexdigest()[:16]
+    dest = Path(tempfile.gettempdir()) / "lmpipe-files" / digest / path.rsplit("/", 1)[-1]
+    if not dest.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
+        tmp.write_bytes(read_bytes(path))
+        os.replace(tmp, dest)
+    return str(dest)

@@ -7,9 +7,7 @@ overwrites exactly what it would have written.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import orjson
 import pyarrow as pa
@@ -17,7 +15,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from lmpipe.core import schema
+from lmpipe.core import schema, storage
 from lmpipe.core.ledger import Ledger
 
 ROWS_PER_GROUP = 2_000  # row groups of a few MB: readers can stream them without holding a file in memory
@@ -37,26 +35,29 @@ EXCLUDED_METADATA_WITHOUT_TEXT = (
 
 
 class _AtomicParquet:
-    def __init__(self, path: Path, arrow_schema: pa.Schema):
+    """One Parquet file built under a temporary name and published whole (lmpipe.core.storage.commit_file): a
+    rename on a local disk, one upload to object storage, where an object appears complete or not at all."""
+
+    def __init__(self, path: str, arrow_schema: pa.Schema):
         self.path = path
         # pid in the name: after a worker is killed, an orphaned process of the old attempt may still be writing
         # while the retry writes; each writes its own temporary file, and the rename of either is atomic.
-        self.tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        self.tmp = storage.temp_path_for(path)
         self.schema = arrow_schema
         self.writer: pq.ParquetWriter | None = None
 
     def write_table(self, table: pa.Table) -> None:
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         self.writer.write_table(table)
 
     def commit(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            os.replace(self.tmp, self.path)
-        elif self.path.exists():
-            self.path.unlink()  # this task now writes nothing here: an older file must not survive
+            storage.commit_file(self.tmp, self.path)
+        else:
+            storage.remove(self.path)  # this task now writes nothing here: an older file must not survive
 
     def abort(self) -> None:
         if self.writer is not None:
@@ -86,7 +87,7 @@ class ExcludedWriter:
     def write(self, doc: Document, rank: int = 0, **_) -> None:
         if self._file is None:
             self._file = _AtomicParquet(
-                Path(self.output_dir) / "excluded" / f"{self.step}-{rank:05d}.parquet", schema.EXCLUDED_SCHEMA
+                storage.join(self.output_dir, "excluded", f"{self.step}-{rank:05d}.parquet"), schema.EXCLUDED_SCHEMA
             )
         # datatrove filters put their reason in "filter_reason"; ours name it with a constant.
         reason = doc.metadata.pop("filter_reason", None) or doc.metadata.get(schema.DROP_REASON)
@@ -137,7 +138,7 @@ class DocumentWriter(PipelineStep):
         self.ledger = ledger
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        out = _AtomicParquet(Path(self.output_dir) / "data" / f"part-{rank:05d}.parquet", schema.DOCUMENT_SCHEMA)
+        out = _AtomicParquet(storage.join(self.output_dir, "data", f"part-{rank:05d}.parquet"), schema.DOCUMENT_SCHEMA)
         buffer: list[Document] = []
         try:
             for doc in data:
@@ -157,6 +158,6 @@ class DocumentWriter(PipelineStep):
             raise
         out.commit()
         self.ledger.save(
-            Path(self.output_dir) / "_ledger" / f"{rank:05d}.json", time.monotonic() - self.ledger.started
+            storage.join(self.output_dir, "_ledger", f"{rank:05d}.json"), time.monotonic() - self.ledger.started
         )
         yield from ()

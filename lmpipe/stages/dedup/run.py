@@ -22,7 +22,7 @@ from loguru import logger
 
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.readers import InputSource
-from lmpipe.core.runner import InputSpec, RunConfig, Stage, StageError, StageResult, run_stage
+from lmpipe.core.runner import InputSpec, RunConfig, Stage, StageError, StageFolder, StageResult, run_stage
 from lmpipe.core.tasks import TaskRunner
 from lmpipe.stages.dedup import phases
 from lmpipe.stages.dedup.cluster import ComponentsError, cluster
@@ -34,10 +34,13 @@ from lmpipe.stages.dedup.stage import build_dedup, finalize_dedup, size_histogra
 BYTES_PER_ROW = 64  # in-memory size of one key or edge row with numpy temporaries, for sizing partitions
 
 
-def prepare_dedup(cfg: DedupConfig, sources: list[InputSource], tasks: int, out: Path, run: RunConfig):
+def prepare_dedup(cfg: DedupConfig, sources: list[InputSource], tasks: int, folder: StageFolder, run: RunConfig):
     """Phases 1-2 over the whole input (signatures, buckets, components, keep decisions) into DIR/_dedup; returns
     the build function of phase 3, the per-document filter that applies the decisions. run_stage calls this after
-    its fingerprint check, so DIR/_dedup always belongs to these inputs and this config."""
+    its fingerprint check, so DIR/_dedup always belongs to these inputs and this config. For an object-storage
+    output the phases work in the driver's local mirror and only the decisions go to the bucket, where every
+    task of phase 3 reads them."""
+    out = folder.local
     root = out / "_dedup"
     # The same inputs split over another number of tasks give other phase-1 files: keyed by the task count too.
     stage_fingerprint = json.loads((out / "_stage.json").read_text())["fingerprint"]  # inputs' content + config
@@ -52,7 +55,7 @@ def prepare_dedup(cfg: DedupConfig, sources: list[InputSource], tasks: int, out:
         except ComponentsError as e:
             raise StageError(str(e)) from e
     write_json_atomic(root / "summary.json", summary)
-    return functools.partial(build_dedup, decisions_dir=str(root / "decisions"))
+    return functools.partial(build_dedup, decisions_dir=folder.publish_dir("_dedup/decisions"))
 
 
 DEDUP_STAGE = Stage(

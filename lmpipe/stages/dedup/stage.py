@@ -13,7 +13,7 @@ import pyarrow.dataset as ds
 from datatrove.data import Document, DocumentsPipeline
 from loguru import logger
 
-from lmpipe.core import schema
+from lmpipe.core import schema, storage
 from lmpipe.core.runner import StageError
 from lmpipe.core.steps import Filter
 from lmpipe.stages.dedup.config import DedupConfig
@@ -40,11 +40,11 @@ class DedupFilter(Filter):
         yield from super().run(data, rank, world_size)
 
     def _load(self, rank: int) -> None:
-        files = sorted(str(p) for p in Path(self.decisions_dir).glob("*.parquet"))
+        files = storage.glob(storage.join(self.decisions_dir, "*.parquet"))
         self._decisions, self._ordinal = {}, 0
         if not files:
             return
-        table = ds.dataset(files, format="parquet").to_table(filter=ds.field("part") == rank)
+        table = _dataset(files).to_table(filter=ds.field("part") == rank)
         columns = [table[c].to_pylist() for c in ("ordinal", "id", "cluster", "kept_id", "reason")]
         self._decisions = {row[0]: row[1:] for row in zip(*columns)}
         logger.info(f"dedup task {rank}: {len(self._decisions):,} documents in duplicate clusters")
@@ -64,6 +64,13 @@ class DedupFilter(Filter):
         doc.metadata[schema.DEDUP_CLUSTER] = cluster
         doc.metadata[schema.DEDUP_KEPT_ID] = kept_id
         return True if reason is None else (False, reason)
+
+
+def _dataset(files: list[str]) -> ds.Dataset:
+    if storage.is_url(files[0]):  # object storage: pyarrow reads through the fsspec filesystem
+        fs, _ = storage.filesystem(files[0])
+        return ds.dataset([fs._strip_protocol(f) for f in files], format="parquet", filesystem=fs)
+    return ds.dataset(files, format="parquet")
 
 
 def build_dedup(cfg: DedupConfig, decisions_dir: str | None = None) -> list:

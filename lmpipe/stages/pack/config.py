@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmpipe.core import storage
 from lmpipe.core.runner import StageError
 
 
@@ -19,9 +20,13 @@ class PackConfig:
     verify_roundtrip: bool = True  # decode every document and count those that do not give back their text
 
     def tokenizer_path(self) -> str:
+        """A local path: a tokenizer in object storage (the job's trained one, when its output is a bucket) is
+        downloaded once per content (lmpipe.core.storage.local_file)."""
         from lmpipe.tokenizer.load import DEFAULT_TOKENIZER
 
-        return str(DEFAULT_TOKENIZER) if self.tokenizer is None else self.tokenizer
+        if self.tokenizer is None:
+            return str(DEFAULT_TOKENIZER)
+        return storage.local_file(self.tokenizer) if storage.is_url(self.tokenizer) else self.tokenizer
 
 
 def check_config(cfg: PackConfig) -> None:

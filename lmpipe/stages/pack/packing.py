@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from loguru import logger
 
+from lmpipe.core import storage
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.runner import StageError
 from lmpipe.core.tasks import TaskRunner
@@ -180,7 +181,7 @@ def pack_shards(out: Path, cfg: PackConfig, execute: TaskRunner | None = None) -
     shutil.rmtree(work, ignore_errors=True)
     manifest = {
         "format": "lmpipe.trainer.shards (llm.c header v2 + ours v1, uint32 tokens)",
-        "tokenizer": info.path,
+        "tokenizer": cfg.tokenizer if storage.is_url(cfg.tokenizer or "") else info.path,
         "tokenizer_sha256": info.sha256,
         "vocab_size": info.vocab_size,
         "eos_token": cfg.eos_token,
