@@ -152,7 +152,11 @@ def test_unusable_output_urls_fail_at_start_and_create_nothing(tmp_path):
     # `s3://b/out` once became a local folder `s3:/b/out` and exited 0. Now: a scheme we cannot write fails at
     # once; an object store that cannot be reached (here: a closed port) fails at start, before any stage work.
     src = str(REPO / "samples/corpus/ko_kobill.jsonl.gz")
-    env = os.environ | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    env = os.environ | {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+    }
     env |= {"AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
     cmd = [sys.executable, "-m", "lmpipe", "run", "ingest", "--input", src, "--output"]
     out = subprocess.run([*cmd, "s3://bucket/out"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
