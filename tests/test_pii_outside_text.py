@@ -151,9 +151,11 @@ def test_filter_report_quotes_no_document_by_default(tmp_path):
 def test_excluded_without_text_keeps_no_metadata_that_can_hold_pii(tmp_path):
     out, excluded = _run_filter(tmp_path, FilterConfig(), RunConfig(keep_excluded_text=False), "no_text")
     assert all(r["text"] is None and r["text_bytes"] > 0 for r in excluded)
-    metas = [json.loads(r["metadata_json"]) for r in excluded]
+    metas = [json.loads(r["metadata_json"]) if r["metadata_json"] else {} for r in excluded]
     assert all("url" not in m and "contact" not in m and "owner" not in m for m in metas)
-    assert sorted(m["lang"] for m in metas) == ["en", "ko"]  # per-language accounting still works
+    assert all(r["url"] is None for r in excluded)  # the column too: a URL can hold PII
+    # per-language and per-source accounting still works, from the columns
+    assert sorted(r["lang"] for r in excluded) == ["en", "ko"] and {r["source"] for r in excluded} == {"junk"}
     # only the ids (an audit needs them) may still hold what the input had: every other cell is clean
     assert _leaks(cell for r in excluded for k, cell in r.items() if k != "id") == []
     report = (out / "report.md").read_text(encoding="utf-8")

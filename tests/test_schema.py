@@ -32,3 +32,16 @@ def test_excluded_table_can_omit_text_but_keeps_bytes():
     table = schema.excluded_to_table([doc], keep_text=False)
     row = table.to_pylist()[0]
     assert row["text"] is None and row["text_bytes"] == len(doc.text.encode()) and row["drop_reason"] == "r"
+
+
+def test_excluded_rows_have_source_lang_and_url_columns():
+    meta = {schema.DROP_STAGE: "filter", schema.DROP_REASON: "r", schema.SOURCE: "cc", schema.LANG: "ko"}
+    meta |= {schema.URL: "https://example.kr/a", "gopher.word_count": 3}
+    doc = Document(text="본문", id="cc/1", metadata=meta)
+    row = schema.excluded_to_table([doc], keep_text=True).to_pylist()[0]
+    assert (row["source"], row["lang"], row["url"]) == ("cc", "ko", "https://example.kr/a")
+    assert '"url"' not in row["metadata_json"] and '"lang"' not in row["metadata_json"]  # not twice
+    back = schema.excluded_metadata(row)
+    assert back[schema.URL] == "https://example.kr/a" and back[schema.LANG] == "ko" and back["gopher.word_count"] == 3
+    row = schema.excluded_to_table([doc], keep_text=False).to_pylist()[0]
+    assert row["url"] is None and row["lang"] == "ko" and row["text"] is None

@@ -27,7 +27,7 @@ Kept documents of the `{stage}` stage of an lmpipe run: {docs_out:,} documents, 
 | path | what |
 |---|---|
 | `data/part-*.parquet` | the kept documents (id, text, source, url, domain, crawl_date, lang, lang_score, quality_score, dedup_cluster, metadata_json) |
-| `excluded/*.parquet` | every removed document: id, drop_stage, drop_reason, text_bytes, text (unless turned off), metadata_json |
+| `excluded/*.parquet` | every removed document: id, drop_stage, drop_reason, text_bytes, source, lang, url (null without text), text (unless turned off), metadata_json |
 | `skipped/*.jsonl` | input records that were no document, with file, line and reason |
 | `stats.json` | documents and bytes in, kept, excluded per reason, skipped per reason, wall seconds, config |
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import xxhash
 
-from lmpipe.core import storage
+from lmpipe.core import slices, storage
 from lmpipe.core.records import InputError
 
 MANIFEST = "_stage.json"
@@ -41,7 +41,11 @@ def content_hash(path: str) -> str:
 def file_hashes(files: list[str], cache: dict[str, dict]) -> dict[str, dict]:
     """{path: {size, mtime_ns, xxh3}} for `files`, reusing `cache` entries whose size and mtime still match."""
     out = {}
-    for f in files:
+    for entry in files:
+        f = slices.file_of(entry)  # a slice of a Parquet file: the file's hash (computed once, below)
+        if entry != f:
+            out[entry] = out.get(f) or file_hashes([f], cache)[f]
+            continue
         if storage.is_url(f):
             out[f] = storage.identity(f)  # size + ETag: hashing would download the whole crawl at every start
             continue

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 import zstandard
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from lmpipe.core import schema, storage
+from lmpipe.core import schema, slices, storage
 from lmpipe.core.ledger import Ledger
 from lmpipe.core.listing import (  # noqa: F401  (re-exported)
     SUPPORTED_SUFFIXES,
@@ -228,22 +227,33 @@ def iter_jsonl(path: str, keys: RecordKeys, source: str) -> Iterator[Document | 
         yield Skip(path, row + 1 if row >= 0 else None, *problem)
 
 
-def iter_parquet(path: str, keys: RecordKeys, source: str) -> Iterator[Document | Skip]:
+def iter_parquet(
+    path: str, keys: RecordKeys, source: str, groups: range | None = None, shown: str | None = None
+) -> Iterator[Document | Skip]:
+    """Rows of a Parquet file, or of the row groups `groups` of it (a slice, lmpipe.core.slices: rows numbered
+    from the file's start, skips named `shown`, the slice's entry)."""
     row = 0
+    shown = shown or path
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = slices.open_parquet(path)
         ours = schema.is_document_table(parquet.schema_arrow)
-        for batch in parquet.iter_batches(batch_size=1024):
+        if groups is not None:
+            row = slices.first_row(parquet, groups)
+        batches = parquet.iter_batches(batch_size=1024, row_groups=None if groups is None else list(groups))
+        for batch in batches:
             for record in batch.to_pylist():
                 if ours:
                     doc = schema.row_to_document(record)
-                    yield doc if doc.text.strip() else Skip(path, row, SKIP_NO_TEXT, "empty text")
+                    yield doc if doc.text.strip() else Skip(shown, row, SKIP_NO_TEXT, "empty text")
                 else:
-                    yield record_to_document(record, keys, path, row, source)
+                    item = record_to_document(record, keys, path, row, source)
+                    if isinstance(item, Skip):
+                        item.file = shown
+                    yield item
                 row += 1
     except (OSError, pa.ArrowException) as e:  # damaged or not Parquet at all
         reason = SKIP_UNREADABLE_FILE if row == 0 else SKIP_TRUNCATED_FILE
-        yield Skip(path, row, reason, f"{type(e).__name__}: {e}")
+        yield Skip(shown, row, reason, f"{type(e).__name__}: {e}")
 
 
 def iter_text(path: str, keys: RecordKeys, source: str) -> Iterator[Document | Skip]:
@@ -267,6 +277,10 @@ _ITERATORS = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_text, "
 
 
 def iter_file(path: str, keys: RecordKeys, source: str | None = None) -> Iterator[Document | Skip]:
+    file, groups = slices.parse(path)
+    if groups is not None:  # a slice of a large Parquet file: read in place (a URL by range requests)
+        yield from iter_parquet(file, keys, source or default_source(file), groups, shown=path)
+        return
     fmt = file_format(path)
     if fmt is None:
         raise InputError(f"unsupported input file {path}")

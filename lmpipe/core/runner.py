@@ -25,7 +25,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
-from lmpipe.core import storage
+from lmpipe.core import slices, storage
 from lmpipe.core.card import write_card
 from lmpipe.core.completion import (
     FolderLock,
@@ -260,7 +260,8 @@ def run_stage(
     folder = StageFolder.at(output_dir)
     if not folder.remote and folder.local.exists() and not folder.local.is_dir():
         raise StageError(f"output {folder.local} exists and is not a folder")
-    files_per_input = [resolve_input(spec) for spec in inputs]
+    # run.bytes_per_task also splits large Parquet files by row groups (lmpipe.core.slices)
+    files_per_input = [slices.split_large_parquet(resolve_input(spec), run.bytes_per_task) for spec in inputs]
     all_files = [f for files in files_per_input for f in files]
     try:
         with FolderLock(folder.location):
@@ -345,13 +346,14 @@ def _clear_local(local: Path, subfolders: tuple[str, ...]) -> None:
 
 
 def task_count(run: RunConfig, files: list[str]) -> int:
-    """How many tasks a stage runs: run.tasks if set; else one per file, or files grouped by run.bytes_per_task.
-    A task reads whole files: one large file is one task (splitting Parquet by row groups is not done yet)."""
+    """How many tasks a stage runs: run.tasks if set; else one per input entry (a file, or with bytes_per_task a
+    slice of a large Parquet file), or entries grouped by run.bytes_per_task. Other large files (JSONL, WARC) are
+    one task each."""
     if run.tasks:
         return run.tasks
     if run.bytes_per_task is None:
         return max(1, len(files))
-    total = sum(storage.size(f) for f in files)
+    total = sum(storage.size(f) for f in {slices.file_of(e) for e in files})
     return max(1, min(len(files), max(run.workers, -(-total // run.bytes_per_task))))
 
 

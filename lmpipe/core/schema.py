@@ -47,10 +47,16 @@ EXCLUDED_SCHEMA = pa.schema(
         pa.field(DROP_STAGE, pa.string(), nullable=False),
         pa.field(DROP_REASON, pa.string(), nullable=False),
         pa.field("text_bytes", pa.int64(), nullable=False),
+        # columns, not only metadata: per-source and per-language audits of removals are plain column queries
+        # (`SELECT lang, drop_reason, count(*) ... GROUP BY ...` in DuckDB); `url` is null without the text
+        pa.field(SOURCE, pa.string()),
+        pa.field(LANG, pa.string()),
+        pa.field(URL, pa.string()),
         pa.field("text", pa.large_string()),
         pa.field("metadata_json", pa.string()),
     ]
 )
+EXCLUDED_COLUMN_KEYS = (SOURCE, LANG, URL)
 
 
 def text_bytes(doc: Document) -> int:
@@ -83,11 +89,28 @@ def excluded_to_table(docs: list[Document], keep_text: bool) -> pa.Table:
             DROP_STAGE: [d.metadata[DROP_STAGE] for d in docs],
             DROP_REASON: [d.metadata[DROP_REASON] for d in docs],
             "text_bytes": [text_bytes(d) for d in docs],
+            SOURCE: [_str_or_none(d.metadata.get(SOURCE)) for d in docs],
+            LANG: [_str_or_none(d.metadata.get(LANG)) for d in docs],
+            # the URL's path and query can hold PII: it goes wherever the text goes (lmpipe.core.writers)
+            URL: [_str_or_none(d.metadata.get(URL)) if keep_text else None for d in docs],
             "text": [d.text if keep_text else None for d in docs],
-            "metadata_json": [_metadata_rest(d, (DROP_STAGE, DROP_REASON)) for d in docs],
+            "metadata_json": [_metadata_rest(d, (DROP_STAGE, DROP_REASON, *EXCLUDED_COLUMN_KEYS)) for d in docs],
         },
         schema=EXCLUDED_SCHEMA,
     )
+
+
+def _str_or_none(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def excluded_metadata(row: dict) -> dict:
+    """The metadata of an excluded row as the filter saw it: metadata_json plus the source, lang, url columns."""
+    metadata = orjson.loads(row["metadata_json"]) if row.get("metadata_json") else {}
+    for key in EXCLUDED_COLUMN_KEYS:
+        if row.get(key) is not None:
+            metadata.setdefault(key, row[key])
+    return metadata
 
 
 def row_to_document(row: dict) -> Document:

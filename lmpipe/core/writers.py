@@ -69,8 +69,8 @@ class ExcludedWriter:
     """Exclusion writer for one filter step (datatrove's `exclusion_writer` protocol: a context manager with
     `write(doc, rank)`). Records the drop in the task's ledger and in `DIR/excluded/<step>-<task>.parquet`.
 
-    `keep_text=False`: rows hold id, stage, reason and bytes; no text, and `metadata_json` only the keys of
-    EXCLUDED_METADATA_WITHOUT_TEXT (null when none)."""
+    `keep_text=False`: rows hold id, stage, reason, bytes, source and lang; no text, no url, and `metadata_json`
+    only the keys of EXCLUDED_METADATA_WITHOUT_TEXT (null when none)."""
 
     def __init__(self, output_dir: str, step: str, stage: str, ledger: Ledger, keep_text: bool = True):
         self.output_dir = output_dir
@@ -122,7 +122,8 @@ class ExcludedWriter:
 
 
 def _metadata_without_text(doc: Document) -> str | None:
-    kept = {k: doc.metadata[k] for k in EXCLUDED_METADATA_WITHOUT_TEXT if doc.metadata.get(k) is not None}
+    keys = [k for k in EXCLUDED_METADATA_WITHOUT_TEXT if k not in schema.EXCLUDED_COLUMN_KEYS]  # those are columns
+    kept = {k: doc.metadata[k] for k in keys if doc.metadata.get(k) is not None}
     return orjson.dumps(kept, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode() if kept else None
 
 

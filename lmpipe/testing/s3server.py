@@ -121,3 +121,31 @@ class SeaweedS3:
         if self.proc is not None:
             self._log.close()
         self.proc = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m lmpipe.testing.s3server DIR [--bucket NAME]`: a local S3 endpoint to try object-storage runs;
+    prints the environment to export, serves until Ctrl-C."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("dir", help="folder for the server's data (kept between runs only if you reuse it)")
+    ap.add_argument("--bucket", action="append", default=[], help="bucket(s) to create")
+    args = ap.parse_args(argv)
+    with SeaweedS3(args.dir) as server:
+        fs = server.fs()
+        for bucket in args.bucket:
+            if not fs.exists(bucket):
+                fs.mkdir(bucket)
+        print("# SeaweedFS S3 on loopback; in another shell:")
+        print("export " + " ".join(f"{k}={v}" for k, v in server.env.items()), flush=True)
+        try:
+            while server.proc.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

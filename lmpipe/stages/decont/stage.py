@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import orjson
 import pyarrow.parquet as pq
 from datatrove.data import Document
 from loguru import logger
@@ -216,7 +215,7 @@ def _hit_rows(out_dir: Path, cfg: DecontConfig) -> list[dict]:
         for r in table.to_pylist():
             if schema.DROP_REASON in cols and r[schema.DROP_REASON] != DECONT_BENCHMARK_OVERLAP:
                 continue
-            meta = orjson.loads(r["metadata_json"]) if r.get("metadata_json") else {}
+            meta = schema.excluded_metadata(r)
             if HIT_BENCHMARK in meta:
                 rows.append({"id": r["id"], "text": r.get("text"), **meta})
     return rows

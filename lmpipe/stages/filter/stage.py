@@ -111,7 +111,8 @@ def _kept_langs(out_dir: Path) -> Counter:
 
 def _excluded(out_dir: Path):
     for path in sorted((out_dir / "excluded").glob("*.parquet")):
-        table = pq.read_table(path, columns=["id", schema.DROP_REASON, "text", "metadata_json"])
+        columns = ["id", schema.DROP_REASON, *schema.EXCLUDED_COLUMN_KEYS, "text", "metadata_json"]
+        table = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
         yield from table.to_pylist()
 
 
@@ -122,7 +123,7 @@ def filter_finalize(out_dir: Path, cfg: FilterConfig, stats: dict, run=None) -> 
     removed: dict[str, Counter] = defaultdict(Counter)  # lang -> reason -> documents
     examples: dict[str, list[dict]] = defaultdict(list)
     for row in _excluded(out_dir):
-        meta = orjson.loads(row["metadata_json"]) if row["metadata_json"] else {}
+        meta = schema.excluded_metadata(row)
         lang = _lang_of(meta)
         reason = row[schema.DROP_REASON]
         removed[lang][reason] += 1
