@@ -14,7 +14,7 @@ import pytest
 
 from lmpipe.catalog import STAGES
 from lmpipe.core.readers import InputError
-from lmpipe.core.runner import InputSpec, StageError, run_stage
+from lmpipe.core.runner import InputSpec, RunConfig, StageError, run_stage
 from lmpipe.stages.ingest.stage import IngestConfig
 from lmpipe.testing.s3server import SeaweedS3
 
@@ -109,3 +109,52 @@ def test_the_cli_reads_a_bucket(s3, local_reference, tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert _kept(tmp_path / "ingest") == local_reference
+
+
+def _kept_s3(fs, prefix: str) -> list[tuple[str, str]]:
+    import io
+    import json
+
+    manifest = json.loads(fs.cat_file(f"{prefix}/_stage.json"))
+    rows = []
+    for entry in manifest["parts"]:
+        t = pq.read_table(io.BytesIO(fs.cat_file(f"{prefix}/{entry['name']}")), columns=["id", "text"])
+        rows += zip(t["id"].to_pylist(), t["text"].to_pylist())
+    return sorted(rows)
+
+
+def test_stage_folders_in_the_bucket(s3, local_reference, tmp_path):
+    """Output to s3://: the same documents and side files as on disk, committed by the manifest last; the next
+    stage reads the folder by its URL; a re-run is a no-op; a changed config needs --overwrite."""
+    from lmpipe.stages.filter.stage import FilterConfig
+
+    fs = s3.fs()
+    out = f"s3://{BUCKET}/runs/a/ingest"
+    result = run_stage(INGEST, IngestConfig(), [InputSpec(f"s3://{BUCKET}/snapshot/")], out)
+    assert result.output_dir == out and _kept_s3(fs, out[5:]) == local_reference
+    names = {p.rsplit("/", 1)[-1] for p in fs.find(out[5:])}
+    assert {"_stage.json", "stats.json", "README.md", "part-00000.parquet", "00000.json"} <= names
+    assert not any(n.endswith(".tmp") for n in names)
+    assert run_stage(INGEST, IngestConfig(), [InputSpec(f"s3://{BUCKET}/snapshot/")], out).skipped_run
+    with pytest.raises(StageError, match="different run"):
+        run_stage(INGEST, IngestConfig(max_text_bytes=1000), [InputSpec(f"s3://{BUCKET}/snapshot/")], out)
+
+    filtered = run_stage(STAGES["filter"], FilterConfig(), [InputSpec(out)], f"s3://{BUCKET}/runs/a/filter")
+    run_stage(INGEST, IngestConfig(), [InputSpec(str(REPO / "samples" / rel)) for rel in FILES], tmp_path / "li")
+    local_filter = run_stage(STAGES["filter"], FilterConfig(), [InputSpec(str(tmp_path / "li"))], tmp_path / "lf")
+    assert filtered.stats["docs_in"] == len(local_reference)
+    assert _kept_s3(fs, f"{BUCKET}/runs/a/filter") == _kept(tmp_path / "lf")
+    assert filtered.stats["excluded"] == local_filter.stats["excluded"]
+    assert fs.isfile(f"{BUCKET}/runs/a/filter/report.md")  # written by the driver's finalize, then uploaded
+
+
+def test_a_large_parquet_object_is_read_in_slices(s3, tmp_path):
+    fs = s3.fs()
+    table = pq.read_table(REPO / "samples/corpus/ko_nsmc_reviews.parquet")
+    local = tmp_path / "reviews.parquet"
+    pq.write_table(table, local, row_group_size=300)
+    fs.put_file(str(local), f"{BUCKET}/big/reviews.parquet")
+    run = RunConfig(workers=2, bytes_per_task=local.stat().st_size // 4)
+    sliced = run_stage(INGEST, IngestConfig(), [InputSpec(f"s3://{BUCKET}/big/reviews.parquet")], tmp_path / "s", run)
+    run_stage(INGEST, IngestConfig(), [InputSpec(str(local))], tmp_path / "w")
+    assert sliced.stats["tasks"] >= 3 and _kept(tmp_path / "s") == _kept(tmp_path / "w")
