@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lmpipe.core import storage
-from lmpipe.core.completion import read_manifest
+from lmpipe.core.completion import read_manifest, resolve_ref
 from lmpipe.core.ledger import AccountingError, write_text_atomic
 from lmpipe.core.runner import StageResult
 from lmpipe.core.runs import code_version
@@ -137,7 +137,11 @@ def _part_files(folder: Path | str) -> list[str]:
     except Exception:  # a damaged manifest: the report still shows what it can
         manifest = None
     if manifest and manifest.get("parts"):
-        return [storage.join(folder, e["name"]) for e in manifest["parts"]]
+        # "path": a passthrough stage's reference to its input's part, relative to the folder
+        return [
+            resolve_ref(folder, e["path"]) if "path" in e else storage.join(folder, e["name"])
+            for e in manifest["parts"]
+        ]
     return storage.glob(storage.join(folder, "data", "part-*.parquet"))
 
 

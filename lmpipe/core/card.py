@@ -42,8 +42,10 @@ EXCLUDED_CONFIG = """- config_name: excluded
 """
 
 
-def write_card(out: Path, stage: str, stats: dict) -> None:
-    excluded = EXCLUDED_CONFIG if any((out / "excluded").glob("*.parquet")) else ""
+def write_card(out: Path, stage: str, stats: dict, has_excluded: bool, parts: list[dict] | None = None) -> None:
+    """README.md in `out`. `parts` are the manifest's entries; a passthrough stage's (`"path"` entries: its
+    input's files) are named in the card's data_files relative to `out`, so loading it by name reads them."""
+    excluded = EXCLUDED_CONFIG if has_excluded else ""
     text = CARD.format(
         excluded=excluded,
         stage=stage,
@@ -53,6 +55,14 @@ def write_card(out: Path, stage: str, stats: dict) -> None:
         mb_out=stats.get("bytes_out", 0) / 1e6,
         folder=out.name,
     )
+    referenced = [e["path"] for e in parts or [] if "path" in e]  # relative to the folder already
+    if referenced:
+        files = "".join(f"    - {r}\n" for r in referenced)
+        text = text.replace("    path: data/part-*.parquet\n", f"    path:\n{files}", 1)
+        text = text.replace(
+            "| `data/part-*.parquet` | the kept documents",
+            "| the input's `data/part-*.parquet` (listed in `_stage.json`: this stage copies nothing) | the kept documents",
+        )
     tmp = out / "README.md.tmp"
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out / "README.md")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import posixpath
 from pathlib import Path
 
 import xxhash
@@ -87,6 +88,14 @@ def completed_parts(folder: str | Path) -> list[str] | None:
             "re-run that stage to completion before using its output"
         )
     entries = manifest.get("parts", [])
+    if any("path" in e for e in entries):  # a passthrough stage: its input's parts, by reference
+        parts = []
+        for entry in entries:
+            p = resolve_ref(folder, entry["path"])
+            if not storage.isfile(p) or storage.size(p) != entry["size"]:
+                raise InputError(f"{p} (kept by '{name}' in {folder}) is missing or changed; re-run that stage")
+            parts.append(p)
+        return parts
     if storage.is_url(folder):
         # one listing, not a HEAD request per part
         fs, root = storage.filesystem(storage.join(folder, "data"))
@@ -107,6 +116,21 @@ def completed_parts(folder: str | Path) -> list[str] | None:
             raise InputError(f"{p} is missing or changed since stage '{name}' finished; re-run that stage")
         parts.append(str(p.resolve()))
     return parts
+
+
+def make_ref(folder: str | Path, path: str) -> str:
+    """`path` relative to `folder` (`../pii/data/part-00000.parquet`): a run folder moved or copied as a whole,
+    or a bucket prefix copied elsewhere, keeps its references right."""
+    if storage.is_url(folder):
+        return posixpath.relpath(path.split("://", 1)[1], str(folder).split("://", 1)[1])
+    return os.path.relpath(path, folder)
+
+
+def resolve_ref(folder: str | Path, ref: str) -> str:
+    if storage.is_url(folder):
+        scheme, base = str(folder).split("://", 1)
+        return f"{scheme}://{posixpath.normpath(posixpath.join(base, ref))}"
+    return str((Path(folder) / ref).resolve())
 
 
 def part_entries(folder: str | Path) -> list[dict]:

@@ -32,6 +32,7 @@ from lmpipe.core.completion import (
     LockedError,
     completed_parts,
     file_hashes,
+    make_ref,
     part_entries,
     read_manifest,
 )
@@ -124,6 +125,11 @@ class Stage:
     prepare: (
         Callable[[Any, list[InputSource], int, StageFolder, RunConfig], Callable[[Any], list[PipelineStep]]] | None
     ) = None
+    # True for a stage that decides nothing per document (tokenizer training): when every input is a finished
+    # stage folder, there is no per-document pass and nothing is copied; the stage's kept documents are its
+    # inputs' part files, listed by reference in its manifest (`"path"` entries), and its accounting is its
+    # inputs' stats.json. Other inputs (raw files) go through the usual pass, which puts them in the schema.
+    passthrough: bool = False
 
 
 @dataclass(frozen=True)
@@ -296,10 +302,12 @@ def _run_locked(
         write_json_atomic(folder.local / "_stage.json", record | {"complete": False})  # prepare reads it here
 
     started = time.time()
-    sources = input_sources(inputs, files_per_input)
-    tasks = task_count(run, all_files)
     # Barrier work of an object-storage output runs where its local mirror is: in processes on this machine.
     barrier_run = replace(run, executor="local") if folder.remote else run
+    if stage.passthrough and all(_is_stage_folder(spec.path) for spec in inputs):
+        return _run_passthrough(stage, cfg, inputs, all_files, folder, record, marker, barrier_run, started)
+    sources = input_sources(inputs, files_per_input)
+    tasks = task_count(run, all_files)
     build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, folder, barrier_run)
     pipeline = build_pipeline(stage.name, build(cfg), sources, out, run)
     executor = _make_executor(pipeline, tasks, folder.path("_logs"), run)
@@ -324,19 +332,61 @@ def _run_locked(
         stats |= folder.as_location(stage.finalize(folder.local, cfg, stats, barrier_run) or {})
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
+    has_excluded = bool(storage.glob(folder.path("excluded", "*.parquet")))
+    return _commit(stage, folder, stats, record, marker, part_entries(out), has_excluded)
+
+
+def _commit(
+    stage: Stage, folder: StageFolder, stats: dict, record: dict, marker: str, parts: list[dict], has_excluded: bool
+) -> StageResult:
     write_json_atomic(folder.local / "stats.json", stats)
-    write_card(folder.local, stage.name, stats)
+    write_card(folder.local, stage.name, stats, has_excluded, parts)
     # uploads what the driver wrote (stats, card, report.md, shards/, tokenizer/); not the tasks' own files
     folder.publish(skip=("data", "excluded", "skipped", "_ledger", "_logs", "_dedup", "_pack", "_stage.json"))
     # The commit: only now may a later stage read this folder, and then only these part files.
-    write_json_atomic(marker, record | {"complete": True, "parts": part_entries(out)})
+    write_json_atomic(marker, record | {"complete": True, "parts": parts})
     stats = json.loads(storage.read_bytes(folder.path("stats.json")))  # what a later run reads (tuples: lists)
     logger.info(
         f"stage {stage.name}: {stats['docs_in']:,} in, {stats['docs_out']:,} kept, "
         f"{stats['docs_excluded']:,} excluded, {sum(stats['skipped_input'].values()):,} input records skipped "
         f"in {stats['wall_seconds']:.1f}s"
     )
-    return StageResult(stage.name, folder.local if not folder.remote else out, stats)
+    return StageResult(stage.name, folder.local if not folder.remote else folder.location, stats)
+
+
+def _is_stage_folder(path: str) -> bool:
+    manifest = read_manifest(path) if not storage.isfile(path) else None
+    return bool(manifest and manifest.get("complete"))
+
+
+def _run_passthrough(
+    stage: Stage,
+    cfg: Any,
+    inputs: list[InputSpec],
+    parts: list[str],
+    folder: StageFolder,
+    record: dict,
+    marker: str,
+    barrier_run: RunConfig,
+    started: float,
+) -> StageResult:
+    """A passthrough stage over finished stage folders: no tasks, no copy (see Stage.passthrough)."""
+    stats = {"stage": stage.name, "output_dir": folder.location, "tasks": 0, "files": len(parts)}
+    totals = dict.fromkeys(("docs_in", "bytes_in", "docs_out", "bytes_out"), 0)
+    for spec in inputs:
+        previous = json.loads(storage.read_bytes(storage.join(spec.path, "stats.json")))
+        for key in ("docs_in", "bytes_in"):  # what this stage reads is what the input kept
+            totals[key] += previous["docs_out" if key == "docs_in" else "bytes_out"]
+    totals["docs_out"], totals["bytes_out"] = totals["docs_in"], totals["bytes_in"]
+    stats |= totals | {"task_seconds": 0.0, "docs_excluded": 0, "bytes_excluded": 0, "excluded": {}}
+    stats |= {"skipped_input": {}, "kept_by_reference": True}
+    logger.info(f"stage {stage.name}: {len(parts)} part file(s) of its input, by reference (no copy)")
+    if stage.finalize is not None:
+        stats |= folder.as_location(stage.finalize(folder.local, cfg, stats, barrier_run) or {})
+    stats["wall_seconds"] = round(time.time() - started, 3)
+    stats["config"] = asdict(cfg)
+    entries = [{"path": make_ref(folder.location, p), "size": storage.size(p)} for p in parts]
+    return _commit(stage, folder, stats, record, marker, entries, has_excluded=False)
 
 
 def _clear_local(local: Path, subfolders: tuple[str, ...]) -> None:

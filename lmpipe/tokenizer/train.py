@@ -26,7 +26,7 @@ from datatrove.data import Document
 from loguru import logger
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from lmpipe.core import schema
+from lmpipe.core import schema, storage
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.progress import Progress
@@ -227,7 +227,9 @@ def train(inputs: list[str], output_dir: str | Path, cfg: TrainConfig = TrainCon
     data_manifest.json (every input file with its hash and what was used from it). Returns the measurements.
     """
     # Long on purpose: scan, sample, train, save and verify in the order they happen, each a few lines.
-    files = resolve_inputs(inputs)
+    # files in object storage are read as they are (a passthrough stage's inputs); local ones are listed
+    local = [i for i in inputs if not storage.is_url(i)]
+    files = [i for i in inputs if storage.is_url(i)] + (resolve_inputs(local) if local else [])
     out = Path(output_dir)
     started = time.monotonic()
     scan = scan_corpus(files, cfg)
@@ -290,8 +292,8 @@ def train(inputs: list[str], output_dir: str | Path, cfg: TrainConfig = TrainCon
         "files": [
             {
                 "path": path,
-                "bytes": os.path.getsize(path),
-                "sha256": _sha256(path),
+                "bytes": storage.size(path),
+                **({"etag": storage.identity(path)["etag"]} if storage.is_url(path) else {"sha256": _sha256(path)}),
                 "docs": info["docs"],
                 "docs_per_language": dict(info["langs"]),
             }

@@ -1,13 +1,15 @@
 """Tokenizer training as a pipeline stage: documents pass through unchanged, then the BPE trains on them.
 
-A stage that must see the whole dataset (docs/ARCHITECTURE.md): its tasks only copy the kept documents (so the
-job's accounting stays uniform and the next stage reads them as usual); `finalize` trains on DIR's Parquet shards
-and writes DIR/tokenizer/ (tokenizer.json, training_config.json, data_manifest.json). Settings are TrainConfig's
+A stage that must see the whole dataset (docs/ARCHITECTURE.md) and decides nothing per document: on finished
+stage folders it runs no per-document pass and copies nothing (Stage.passthrough: its manifest lists the input's
+part files, which the next stage reads); on raw files its pass puts them in the schema first. `finalize` trains on
+those parts and writes DIR/tokenizer/ (tokenizer.json, training_config.json, data_manifest.json). Settings are TrainConfig's
 (`stages: {tokenizer: {vocab_size: 4096}}` in a job YAML).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from lmpipe.core.runner import Stage, StageResult
@@ -19,8 +21,11 @@ def build_tokenizer(cfg: TrainConfig) -> list:
 
 
 def finalize_tokenizer(out: Path, cfg: TrainConfig, stats: dict, run=None) -> dict:
-    # this stage's own parts: the folder is not complete yet (its manifest is committed after finalize)
-    result = train(sorted(str(p) for p in (out / "data").glob("part-*.parquet")), out / "tokenizer", cfg)
+    if stats.get("kept_by_reference"):  # no copy: the input stage folders' parts, as this run's manifest lists
+        parts = json.loads((out / "_stage.json").read_text())["inputs"]
+    else:  # raw inputs went through the pass into this stage's own parts (the folder is not complete yet)
+        parts = sorted(str(p) for p in (out / "data").glob("part-*.parquet"))
+    result = train(parts, out / "tokenizer", cfg)
     keep = ("vocab_size", "training_bytes", "train_seconds", "gb_per_hour", "peak_rss_mb", "documents_used")
     return {"tokenizer": {"path": str(out / "tokenizer" / "tokenizer.json")} | {k: result[k] for k in keep}}
 
@@ -31,6 +36,7 @@ TOKENIZER_STAGE = Stage(
     TrainConfig,
     build_tokenizer,
     finalize=finalize_tokenizer,
+    passthrough=True,  # trains on the previous stage's parts where they are: the corpus is not copied
 )
 
 
