@@ -415,9 +415,21 @@ def collect(job: str, run_dir: Path, results: list[StageResult], config: dict) -
     measured = results[i - 1] if i > 0 else (results[-1] if results else None)
     data.hist_stage = measured.stage if measured is not None else ""
     last = packed or (results[-1] if results else None)
-    for r in results:
-        # one stage's sample in memory at a time
-        sample = sample_stage(r.output_dir, keep_texts=r is trained, measure=r is measured)
+    # Stages that keep the same part files (tokenizer and pack keep pii's by reference) share one sample, read
+    # once with what any of them needs; otherwise one stage's sample is in memory at a time.
+    parts = [_part_files(r.output_dir) for r in results]
+    needs: dict[int, list[bool]] = {}  # index of a group's first stage -> [keep_texts, measure]
+    first = []
+    for k, r in enumerate(results):
+        head = first[-1] if k and parts[k] == parts[k - 1] else k
+        first.append(head)
+        flags = needs.setdefault(head, [False, False])
+        flags[0] |= r is trained
+        flags[1] |= r is measured
+    sample = None
+    for idx, r in enumerate(results):
+        if first[idx] == idx:
+            sample = sample_stage(r.output_dir, keep_texts=needs[idx][0], measure=needs[idx][1])
         data.kept_by_lang[r.stage] = _kept_by_lang(r, sample)
         data.kept_by_source[r.stage] = _kept_by_source(r, sample)
         if r is last:

@@ -87,6 +87,11 @@ def test_ray_job_submit_on_a_local_cluster(tmp_path):
             "--include-dashboard=true",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dash_port}",
+            # free ports, not Ray's fixed defaults: another Ray on the machine must not take this one's agent down
+            f"--dashboard-agent-listen-port={_free_port()}",
+            f"--dashboard-agent-grpc-port={_free_port()}",
+            f"--metrics-export-port={_free_port()}",
+            f"--runtime-env-agent-port={_free_port()}",
         ],
         cwd=tmp_path,
         env=env,

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 import yaml
 from conftest import job_env
 
+from lmpipe.core.completion import completed_parts
 from lmpipe.testing.s3server import SeaweedS3
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +55,7 @@ def _config(path: Path, inputs: list[str], output_dir: str, executor: str) -> st
 
 def _kept_local(folder: Path) -> list[tuple[str, str]]:
     rows = []
-    for f in sorted(folder.glob("data/part-*.parquet")):
+    for f in completed_parts(folder):  # the manifest's parts (tokenizer, pack: their input's, by reference)
         t = pq.read_table(f, columns=["id", "text"])
         rows += zip(t["id"].to_pylist(), t["text"].to_pylist())
     return sorted(rows)
@@ -64,7 +66,8 @@ def _kept_s3(fs, prefix: str) -> list[tuple[str, str]]:
     manifest = json.loads(fs.cat_file(f"{prefix}/_stage.json"))
     assert manifest["complete"]
     for entry in manifest["parts"]:
-        t = pq.read_table(io.BytesIO(fs.cat_file(f"{prefix}/{entry['name']}")), columns=["id", "text"])
+        key = posixpath.normpath(f"{prefix}/{entry['path']}") if "path" in entry else f"{prefix}/{entry['name']}"
+        t = pq.read_table(io.BytesIO(fs.cat_file(key)), columns=["id", "text"])
         rows += zip(t["id"].to_pylist(), t["text"].to_pylist())
     return sorted(rows)
 
@@ -106,8 +109,12 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 def _ray_node(args: list[str], env: dict, cwd: Path) -> subprocess.Popen:
+    # Two nodes on one host: each its own agent, metrics and runtime-env ports (the defaults are fixed numbers,
+    # and the second node's agent failing to bind 52365 takes its raylet down with it).
+    ports = [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}"]
+    ports += [f"--metrics-export-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}"]
     return subprocess.Popen(
-        [BIN / "ray", "start", "--block", "--num-cpus=1", *args],
+        [BIN / "ray", "start", "--block", "--num-cpus=1", *ports, *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -244,7 +251,7 @@ def test_whole_job_on_two_nodes_sharing_only_a_bucket(tmp_path):
         assert not (REPO / "s3:").exists() and not (tmp_path / "s3:").exists()
         assert (tmp["worker-tmp"] / "lmpipe-upload").is_dir()
 
-        for stage in ("ingest", "filter", "quality", "dedup", "decont", "pii", "pack"):
+        for stage in ("ingest", "filter", "quality", "dedup", "decont", "pii", "tokenizer", "pack"):
             assert _kept_s3(fs, f"{BUCKET}/runs/sample/{stage}") == _kept_local(tmp_path / "local" / stage), stage
         assert _shards_s3(fs, f"{BUCKET}/runs/sample/pack/shards") == _shards_local(
             tmp_path / "local" / "pack" / "shards"

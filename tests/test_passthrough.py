@@ -1,4 +1,4 @@
-"""The tokenizer stage copies no documents: over a finished stage folder its kept documents are that folder's
+"""The tokenizer and pack stages copy no documents: over a finished stage folder its kept documents are that folder's
 part files by reference (Stage.passthrough), and everything that reads a stage folder reads them through it."""
 
 from __future__ import annotations
@@ -62,3 +62,22 @@ def test_raw_files_go_through_the_pass_into_the_schema(tmp_path):
     assert sorted((tmp_path / "tok" / "data").glob("part-*.parquet"))  # raw inputs: the pass writes its parts
     assert "kept_by_reference" not in tok.stats
     assert (tmp_path / "tok" / "tokenizer" / "tokenizer.json").is_file()
+
+
+def test_pack_over_stage_folders_copies_nothing_and_packs_every_document(tmp_path):
+    from lmpipe.stages.pack.config import PackConfig
+
+    run = tmp_path / "run"
+    ingest = run_stage(STAGES["ingest"], IngestConfig(), [InputSpec(str(p)) for p in CORPUS], run / "ingest")
+    tok = run_stage(STAGES["tokenizer"], SMALL, [ingest.kept], run / "tokenizer")
+    cfg = PackConfig(tokenizer=str(run / "tokenizer" / "tokenizer" / "tokenizer.json"), seq_len=128, val_fraction=0.1)
+    packed = run_stage(STAGES["pack"], cfg, [tok.kept], run / "pack", RunConfig(workers=2))
+    assert not (run / "pack" / "data").exists() and packed.stats["kept_by_reference"]
+    kept = _kept(completed_parts(run / "pack"))
+    assert kept == _kept(completed_parts(run / "ingest"))
+    index = [
+        pq.read_table(run / "pack" / "shards" / f"index-{s}.parquet").column("id").to_pylist()
+        for s in ("train", "val")
+    ]
+    assert sorted(index[0] + index[1]) == sorted(i for i, _ in kept)  # every kept document packed, once
+    assert packed.stats["pack"]["splits"]["val"]["documents"] == len(index[1]) > 0

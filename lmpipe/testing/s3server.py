@@ -132,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dir", help="folder for the server's data (kept between runs only if you reuse it)")
     ap.add_argument("--bucket", action="append", default=[], help="bucket(s) to create")
     args = ap.parse_args(argv)
+
+    def stop(signum, frame):  # `kill` stops the server too (it runs in its own process group)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     with SeaweedS3(args.dir) as server:
         fs = server.fs()
         for bucket in args.bucket:

@@ -6,10 +6,10 @@ from abc import abstractmethod
 
 from datatrove.data import Document
 
+from lmpipe.core.signals import BASIS, SignalCache, basis, settings_key
 from lmpipe.core.steps import Filter
 from lmpipe.stages.filter.analysis import TextView, view
 from lmpipe.stages.filter.config import LanguageRules
-from lmpipe.stages.filter.signals import BASIS, SignalCache, basis, settings_key
 
 
 class RuleFilter(Filter):

@@ -22,6 +22,7 @@ from datatrove.data import Document
 from lmpipe.core import schema
 from lmpipe.core.config import ConfigError
 from lmpipe.core.runner import Stage
+from lmpipe.core.signals import SignalCache, signals_folder_check
 from lmpipe.core.steps import Transform
 from lmpipe.stages.filter.analysis import RULES_LANG
 from lmpipe.stages.filter.c4 import C4DocumentFilter, C4LineCleaner
@@ -29,7 +30,6 @@ from lmpipe.stages.filter.config import KoLanguageRules, LanguageRules
 from lmpipe.stages.filter.fineweb import FineWebLineFilter
 from lmpipe.stages.filter.gopher import GopherQualityFilter, GopherRepetitionFilter
 from lmpipe.stages.filter.korean import BoilerplateLineCleaner, KoreanRulesFilter, SpamWordFilter
-from lmpipe.stages.filter.signals import SignalCache, signals_folder_check
 from lmpipe.stages.filter.url import URL_MATCH, UrlConfig, UrlFilter
 
 REPORT_EXAMPLES = 3
@@ -52,7 +52,7 @@ class FilterConfig:
     report_examples: bool = False
     # The output folder of an earlier filter run (its excluded documents written with text): each rule filter
     # reuses that run's stored signals where it scored the same text with the same scoring settings, and only
-    # re-decides with this config's thresholds (lmpipe/stages/filter/signals.py). Same result as a full run.
+    # re-decides with this config's thresholds (lmpipe/core/signals.py). Same result as a full run.
     signals_from: str | None = None
 
 

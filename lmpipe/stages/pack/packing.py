@@ -144,21 +144,27 @@ def shuffle_bucket(scatter_dir: str, split: str, k: int, parts: list[str], seed:
     return {"documents": len(order), "tokens": int(n_tokens.sum())}
 
 
-def pack_shards(out: Path, cfg: PackConfig, execute: TaskRunner | None = None) -> dict:
-    """Tokenize, split, shuffle and write the shards; `execute` runs the per-part and per-bucket tasks (default:
-    one after another in this process)."""
+def pack_shards(out: Path, cfg: PackConfig, parts: list[str], execute: TaskRunner | None = None) -> dict:
+    """Tokenize `parts` (Parquet files of the document schema, local or URLs), split, shuffle and write the shards
+    under `out`; `execute` runs the per-part and per-bucket tasks (default: one after another in this process)."""
     execute = execute or TaskRunner("local", 1)
     info = tokenizer_info(cfg)
-    parts = sorted(out.glob("data/part-*.parquet"))
+    stems = [str(p).rsplit("/", 1)[-1].removesuffix(".parquet") for p in parts]
+    if len(set(stems)) != len(stems):  # parts of several stage folders: same names, so numbered in order
+        stems = [f"{i:05d}-{s}" for i, s in enumerate(stems)]
     tokens_dir = out / "_pack" / "tokens"
     results = execute(
-        tokenize_part, [(str(p), str(tokens_dir), info, cfg.eos_token, cfg.verify_roundtrip) for p in parts]
+        tokenize_part,
+        [
+            (str(p), str(tokens_dir / f"{n}.parquet"), info, cfg.eos_token, cfg.verify_roundtrip)
+            for p, n in zip(parts, stems)
+        ],
     )
     mismatches = sum(r["roundtrip_mismatches"] for r in results)
     total_docs, total_tokens = sum(r["documents"] for r in results), sum(r["tokens"] for r in results)
     if not total_docs:
         raise StageError("pack: no documents to pack")
-    names = [p.stem for p in parts]
+    names = stems
     forced_val = _forced_validation_id(tokens_dir, names, cfg)
     n_buckets = max(1, -(-total_tokens * 4 // BUCKET_BYTES))
     work = out / "_pack" / "shuffle"

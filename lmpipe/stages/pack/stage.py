@@ -19,6 +19,7 @@ document at tokenization unless `verify_roundtrip` is off). Tokens after the las
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from datatrove.data import Document
@@ -48,8 +49,13 @@ def build_pack(cfg: PackConfig) -> list:
 
 
 def finalize_pack(out: Path, cfg: PackConfig, stats: dict, run: RunConfig) -> dict:
+    check_config(cfg)  # a passthrough run calls no build
+    if stats.get("kept_by_reference"):  # no copy: the input stage folders' parts, as this run's manifest lists
+        parts = json.loads((out / "_stage.json").read_text())["inputs"]
+    else:  # raw inputs went through the pass (PackableFilter) into this stage's own parts
+        parts = sorted(str(p) for p in out.glob("data/part-*.parquet"))
     with TaskRunner(run.executor, run.workers, run.ray_mem_per_task_gb) as execute:
-        return pack_shards(out, cfg, execute)
+        return pack_shards(out, cfg, parts, execute)
 
 
 PACK_STAGE = Stage(
@@ -58,4 +64,7 @@ PACK_STAGE = Stage(
     PackConfig,
     build_pack,
     finalize=finalize_pack,
+    # On stage folders nothing is copied: their readers already drop whitespace-only documents (reader.no_text),
+    # so PackableFilter has nothing to decide there; it runs on raw inputs, through the usual pass.
+    passthrough=True,
 )

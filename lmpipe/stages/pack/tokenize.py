@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from loguru import logger
 
+from lmpipe.core import slices
 from lmpipe.trainer.shards import ShardHeader, read_header, write_shard
 
 BATCH_DOCS = 1_000  # documents per encode_batch call (the Rust side parallelizes within a batch)
@@ -51,11 +52,12 @@ def load_tokenizer(path: str, eos_token: str):
     return tok, eos_id
 
 
-def tokenize_part(part: str, out_dir: str, info: TokenizerInfo, eos_token: str, verify: bool) -> dict:
-    """Tokenize one part file; returns {documents, tokens, roundtrip_mismatches, cached}."""
-    part_path = Path(part)
-    bin_path = Path(out_dir) / part_path.with_suffix(".bin").name
-    index_path = Path(out_dir) / part_path.name
+def tokenize_part(part: str, index_file: str, info: TokenizerInfo, eos_token: str, verify: bool) -> dict:
+    """Tokenize one part file (local or a URL) into `index_file` (ids, token counts) and the .bin beside it;
+    returns {documents, tokens, roundtrip_mismatches, cached}."""
+    index_path = Path(index_file)
+    bin_path = index_path.with_suffix(".bin")
+    out_dir = index_path.parent
     if bin_path.exists() and index_path.exists():
         header = read_header(bin_path)
         if header.tokenizer_sha256 == info.sha256 and header.num_documents == pq.read_metadata(index_path).num_rows:
@@ -70,7 +72,7 @@ def tokenize_part(part: str, out_dir: str, info: TokenizerInfo, eos_token: str, 
     lengths: list[int] = []
     chunks: list[np.ndarray] = []
     mismatches = 0
-    parquet = pq.ParquetFile(part_path)
+    parquet = slices.open_parquet(part)
     for batch in parquet.iter_batches(batch_size=BATCH_DOCS, columns=["id", "text"]):
         texts = batch.column("text").to_pylist()
         encodings = tok.encode_batch_fast(texts, add_special_tokens=False)
@@ -96,7 +98,7 @@ def tokenize_part(part: str, out_dir: str, info: TokenizerInfo, eos_token: str, 
         shard_index=0,
         tokenizer_sha256=info.sha256,
     )
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_shard(bin_path, tokens, header)
     tmp = index_path.with_name(index_path.name + ".tmp")
     pq.write_table(pa.table({"id": ids, "n_tokens": lengths}, schema=INDEX_SCHEMA), tmp, compression="zstd")

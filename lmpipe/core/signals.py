@@ -1,4 +1,6 @@
-"""Stored rule signals reused by a later run of the filter stage: tag once, then re-decide (dolma's tag-then-mix).
+"""Stored signals reused by a later run of a stage: tag once, then re-decide (dolma's tag-then-mix). Used by the
+filter stage's rule filters (`filter.signals_from`) and the quality stage's score (`quality.signals_from`, the
+`quality_score` column with a `quality.basis` of text and model).
 
 Every rule filter writes its signals into the document's metadata (`gopher.word_count`, ...) with a basis,
 `<prefix>.basis` = hash of the text it scored and of every scoring setting (each setting that is not a `min_` or
@@ -48,10 +50,12 @@ def basis(text: str, key: str) -> str:
 
 
 class SignalCache:
-    """Stored metadata of an earlier filter run's documents, one task at a time."""
+    """Stored metadata of an earlier run's documents (its kept parts and excluded rows), one task at a time.
+    `columns`: columns of the kept schema read into the metadata too (the quality stage's `quality_score`)."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, columns: tuple[str, ...] = ()):
         self.folder = Path(folder)
+        self.columns = columns
         self.rank: int | None = None
         self.meta: dict[str, dict] = {}
         self.hits = self.misses = 0
@@ -67,10 +71,19 @@ class SignalCache:
         for path in files:
             if not path.exists():
                 continue
-            table = pq.read_table(path, columns=["id", "metadata_json"])
-            for doc_id, meta in zip(table.column("id").to_pylist(), table.column("metadata_json").to_pylist()):
-                if meta:
-                    self.meta[doc_id] = orjson.loads(meta)
+            names = pq.read_schema(path).names
+            extra = [c for c in self.columns if c in names]
+            table = pq.read_table(path, columns=["id", "metadata_json", *extra])
+            values = {c: table.column(c).to_pylist() for c in extra}
+            for i, (doc_id, meta) in enumerate(
+                zip(table.column("id").to_pylist(), table.column("metadata_json").to_pylist())
+            ):
+                m = orjson.loads(meta) if meta else {}
+                for c in extra:
+                    if values[c][i] is not None:
+                        m[c] = values[c][i]
+                if m:
+                    self.meta[doc_id] = m
 
     def signals(self, doc_id: str, prefix: str, expected_basis: str) -> dict | None:
         meta = self.meta.get(doc_id)
@@ -81,12 +94,15 @@ class SignalCache:
         start = f"{prefix}."
         return {k[len(start) :]: v for k, v in meta.items() if k.startswith(start) and k != f"{prefix}.{BASIS}"}
 
+    def lookup(self, doc_id: str) -> dict | None:
+        return self.meta.get(doc_id)
 
-def signals_folder_check(folder: str) -> None:
-    """Fail at start for a folder that cannot serve signals (not a finished filter stage)."""
+
+def signals_folder_check(folder: str, stage_name: str = "filter") -> None:
+    """Fail at start for a folder that cannot serve signals (not a finished run of `stage_name`)."""
     manifest = Path(folder) / "_stage.json"
     if not manifest.exists():
-        raise FileNotFoundError(f"filter.signals_from={folder}: no stage output there (no _stage.json)")
+        raise FileNotFoundError(f"{stage_name}.signals_from={folder}: no stage output there (no _stage.json)")
     stage = json.loads(manifest.read_text()).get("stage")
-    if stage != "filter":
-        raise ValueError(f"filter.signals_from={folder}: holds stage '{stage}', not 'filter'")
+    if stage != stage_name:
+        raise ValueError(f"{stage_name}.signals_from={folder}: holds stage '{stage}', not '{stage_name}'")
