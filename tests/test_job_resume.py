@@ -72,5 +72,5 @@ def test_killed_job_resumes_to_byte_identical_outputs(tmp_path):
     )
     assert clean.returncode == 0, clean.stderr[-3000:]
     a, b = _digests(run_dir), _digests(clean_root / "runs" / "sample")
-    assert len(a) > 40 and a.keys() == b.keys()
+    assert len(a) > 40 and a.keys() == b.keys(), (sorted(set(a) - set(b)), sorted(set(b) - set(a)))
     assert [k for k in a if a[k] != b[k]] == []

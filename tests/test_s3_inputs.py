@@ -158,3 +158,25 @@ def test_a_large_parquet_object_is_read_in_slices(s3, tmp_path):
     sliced = run_stage(INGEST, IngestConfig(), [InputSpec(f"s3://{BUCKET}/big/reviews.parquet")], tmp_path / "s", run)
     run_stage(INGEST, IngestConfig(), [InputSpec(str(local))], tmp_path / "w")
     assert sliced.stats["tasks"] >= 3 and _kept(tmp_path / "s") == _kept(tmp_path / "w")
+
+
+def test_one_decont_index_cache_in_the_bucket(s3, tmp_path):
+    """decont.cache_dir=s3://...: the first node builds the index and uploads it; the others load that one."""
+    from lmpipe.stages.decont import index as decont_index
+    from lmpipe.stages.decont.benchmarks import discover
+    from lmpipe.stages.decont.stage import DecontConfig
+
+    cfg = DecontConfig(benchmarks=str(REPO / "samples" / "benchmarks"), cache_dir=f"s3://{BUCKET}/cache/decont")
+    specs = discover(cfg.benchmarks)
+    built = decont_index.load_or_build(specs, cfg.params(), cfg.cache_dir)
+    objects = s3.fs().glob(f"{BUCKET}/cache/decont/decont-*.idx")
+    assert len(objects) == 1 and not any(p.endswith(".tmp") for p in s3.fs().find(f"{BUCKET}/cache"))
+    calls = []
+    real_build = decont_index.build_index
+    decont_index.build_index = lambda *a, **k: calls.append(1) or real_build(*a, **k)
+    try:
+        loaded = decont_index.load_or_build(specs, cfg.params(), cfg.cache_dir)
+    finally:
+        decont_index.build_index = real_build
+    assert not calls  # loaded from the bucket's copy, not built again
+    assert len(loaded.keys) == len(built.keys) and (loaded.keys == built.keys).all()

@@ -68,7 +68,7 @@ def test_warc_folder_to_korean_and_english_documents(tmp_path):
     reasons = {r[schema.DROP_REASON] for r in excluded}
     assert WEB_NO_MAIN_TEXT in reasons and LANGID_LANGUAGE_NOT_KEPT in reasons  # zh/ru pages of the CC sample
     nav = next(r for r in excluded if r[schema.DROP_REASON] == WEB_NO_MAIN_TEXT)
-    assert "https://example.kr/menu" in nav["metadata_json"]
+    assert nav[schema.URL] == "https://example.kr/menu"  # a column of the excluded schema
     skipped = [
         json.loads(line) for f in (tmp_path / "out/skipped").glob("*.jsonl") for line in f.read_text().splitlines()
     ]

@@ -1,6 +1,14 @@
 """Base classes for our own steps: a `Filter` keeps a document or drops it with a named reason (datatrove's
 `BaseFilter` contract); a `Transform` changes documents and never drops one.
 
+The contract of a step, in the order the task calls it:
+- `setup(rank)`: once per task, in the process that runs it, before the first document: load heavy state here
+  (a model, an index, URL lists, an earlier run's stored signals for this task). Nothing heavy in `__init__`:
+  steps are built in the driver and pickled to the workers.
+- score: the step computes its signals and stores them in the document's metadata (with a basis where a later
+  run may reuse them: lmpipe.core.signals);
+- decide: `filter` / `filter_batch` return keep or (drop, reason) from those stored values only.
+
 Both take documents in batches of about BATCH_CHARS characters and add datatrove's counters once per batch:
 its per-document stat updates (three or four per document and step, plus a length statistic and a timer) cost
 a third of corpus ingest and 4x the decontamination scan on one-line reviews (profiles in docs/BENCHMARKS.md and
@@ -54,6 +62,9 @@ class Transform(PipelineStep):
         self.max_batch_chars = max_batch_chars
         self.max_batch_docs = max_batch_docs
 
+    def setup(self, rank: int) -> None:
+        """Once per task, before its first document: load heavy state (see the module docstring)."""
+
     @abstractmethod
     def transform(self, doc: Document) -> None: ...
 
@@ -62,6 +73,7 @@ class Transform(PipelineStep):
             self.transform(doc)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.setup(rank)
         for batch in batched_by_chars(data, self.max_batch_chars, self.max_batch_docs):
             with self.track_time("batch"):
                 self.transform_batch(batch)
@@ -81,7 +93,11 @@ class Filter(BaseFilter):
         super().__init__(batch_size=max_batch_docs)
         self.max_batch_chars = max_batch_chars
 
+    def setup(self, rank: int) -> None:
+        """Once per task, before its first document: load heavy state (see the module docstring)."""
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.setup(rank)
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
             for batch in batched_by_chars(data, self.max_batch_chars, self.batch_size):
                 with self.track_time("batch"):

@@ -40,6 +40,7 @@ import numpy as np
 import xxhash
 from loguru import logger
 
+from lmpipe.core import storage
 from lmpipe.stages.decont import normalize as norm
 from lmpipe.stages.decont.benchmarks import BenchmarkSpec, content_hash, load_examples
 
@@ -349,10 +350,27 @@ def cache_key(specs: list[BenchmarkSpec], params: IndexParams) -> str:
     return f"{content_hash(specs)}-{p.unit}{p.window}-s{p.min_short_units}-p{p.probe_stride}-v{VERSION}"
 
 
-def load_or_build(specs: list[BenchmarkSpec], params: IndexParams, cache_dir: Path | None) -> DecontIndex:
-    """The index for these benchmark files: from the cache file when present, else built (and cached)."""
+def load_or_build(specs: list[BenchmarkSpec], params: IndexParams, cache_dir: Path | str | None) -> DecontIndex:
+    """The index for these benchmark files: from the cache file when present, else built (and cached). A cache in
+    object storage (`s3://...`: one index for every node of a cluster) is downloaded once per node and content
+    (storage.local_file) and memory-mapped from there; a node that builds it uploads it whole."""
     key = cache_key(specs, params)
-    path = cache_dir / f"decont-{key}.idx" if cache_dir is not None else None
+    name = f"decont-{key}.idx"
+    if cache_dir is not None and storage.is_url(cache_dir):
+        url = storage.join(cache_dir, name)
+        if storage.isfile(url):
+            cache_dir, name = None, None
+            path = Path(storage.local_file(url))
+        else:
+            index = build_index(specs, params)
+            index.key = key
+            tmp = storage.temp_path_for(url)
+            save_index(index, tmp, norm.table())
+            storage.commit_file(tmp, url)
+            logger.info(f"decont index: cached in {url}")
+            return index
+    else:
+        path = Path(cache_dir) / name if cache_dir is not None else None
     if path is not None and path.is_file():
         index, table = load_index(path)
         if table is not None:

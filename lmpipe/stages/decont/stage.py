@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document
 from loguru import logger
 
-from lmpipe.core import schema
+from lmpipe.core import schema, storage
 from lmpipe.core.config import ConfigError
 from lmpipe.core.runner import Stage
 from lmpipe.core.steps import Filter, Transform
@@ -54,7 +54,9 @@ class DecontConfig:
     cut_margin_chars: int = 200
     batch_chars: int = 1 << 18  # text normalized and hashed together: amortizes numpy's per-call cost, stays
     batch_docs: int = 8192  # in cache (256K chars: best of 64K-2M on all four bench corpora, docs/bench/decont.md)
-    cache_dir: str | None = None  # index cache; None: $LMPIPE_CACHE or ~/.cache/lmpipe, then /decont
+    # index cache; None: $LMPIPE_CACHE or ~/.cache/lmpipe, then /decont. An s3:// or gs:// prefix: one cache for
+    # every node of a cluster (downloaded once per node)
+    cache_dir: str | None = None
     report_examples: int = 5  # hit examples shown per benchmark in report.md
 
     def params(self) -> IndexParams:
@@ -66,9 +68,9 @@ _lock = threading.Lock()
 _indexes: dict[tuple, DecontIndex] = {}
 
 
-def _cache_dir(cfg: DecontConfig) -> Path:
+def _cache_dir(cfg: DecontConfig) -> Path | str:
     if cfg.cache_dir:
-        return Path(cfg.cache_dir)
+        return cfg.cache_dir if storage.is_url(cfg.cache_dir) else Path(cfg.cache_dir)
     return Path(os.environ.get("LMPIPE_CACHE") or Path.home() / ".cache" / "lmpipe") / "decont"
 
 
@@ -118,6 +120,9 @@ class DecontFilter(Filter):
             self._scanner = Scanner(get_index(self.cfg), self.cfg.sample_windows, self.cfg.sample_seed)
         return self._scanner
 
+    def setup(self, rank: int) -> None:
+        self.scanner  # noqa: B018 - the benchmark index, built or memory-mapped once per worker process
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         return self.filter_batch([doc])[0]
 
@@ -155,6 +160,7 @@ class DecontCut(Transform):
 
     __getstate__ = DecontFilter.__getstate__
     scanner = DecontFilter.scanner
+    setup = DecontFilter.setup
     scan = DecontFilter.scan
 
     def transform(self, doc: Document) -> None:

@@ -87,13 +87,12 @@ def _cached(marker: Path, fn, *args) -> dict:
 def iter_task_documents(sources: list[InputSource], task: int, tasks: int):
     """The documents of one task in the order `CorpusReader` yields them (same files, same skips)."""
     # Imported here: only phase 1 reads inputs; the clustering tasks need numpy, pyarrow and xxhash alone.
-    from lmpipe.core.readers import Skip, iter_file
+    from lmpipe.core.readers import Skip, iter_file, task_files
 
-    for source in sources:
-        for path in source.files[task::tasks]:
-            for item in iter_file(path, source.keys, source.source):
-                if not isinstance(item, Skip):
-                    yield item
+    for source, path in task_files(sources, task, tasks):
+        for item in iter_file(path, source.keys, source.source):
+            if not isinstance(item, Skip):
+                yield item
 
 
 def signature_task(

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pyarrow.dataset as ds
-from datatrove.data import Document, DocumentsPipeline
+from datatrove.data import Document
 from loguru import logger
 
 from lmpipe.core import schema, storage
@@ -35,11 +35,8 @@ class DedupFilter(Filter):
         self._decisions: dict[int, tuple[str, str, str, str | None]] = {}
         self._ordinal = 0
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        self._load(rank)
-        yield from super().run(data, rank, world_size)
-
-    def _load(self, rank: int) -> None:
+    def setup(self, rank: int) -> None:
+        """This task's decisions (rows with part == rank)."""
         files = storage.glob(storage.join(self.decisions_dir, "*.parquet"))
         self._decisions, self._ordinal = {}, 0
         if not files:

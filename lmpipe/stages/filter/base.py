@@ -27,10 +27,9 @@ class RuleFilter(Filter):
         # what scoring depends on besides the text: the filter and its language's non-threshold settings
         self.keys = {lang: f"{type(self).__name__}:{settings_key(r)}" for lang, r in self.rules.items()}
 
-    def run(self, data, rank: int = 0, world_size: int = 1):
+    def setup(self, rank: int) -> None:
         if self.signals is not None:
-            self.signals.load(rank)
-        yield from super().run(data, rank, world_size)
+            self.signals.load(rank)  # the earlier run's signals of this task's documents
 
     @abstractmethod
     def score(self, v: TextView, rules: LanguageRules) -> dict[str, float]: ...

@@ -20,7 +20,10 @@ class QualityScorer:
         self._label = ""
         self._max_chars: int | None = None
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Load the model (once; a no-op when loaded)."""
+        if self._model is not None:
+            return
         header = read_sidecar(self.model_path)
         try:
             import fasttext  # from fasttext-predict: C++ predict, works with numpy 2 (see fasttext_model.py)
@@ -37,7 +40,7 @@ class QualityScorer:
     def score_line(self, line: str) -> float:
         """Score an already prepared line (text.fasttext_line)."""
         if self._model is None:
-            self._load()
+            self.load()
         try:
             labels, probs = self._model.predict(line, k=-1)
         except UnicodeEncodeError:  # a lone surrogate: score what can be encoded
@@ -50,5 +53,5 @@ class QualityScorer:
 
     def score(self, text: str) -> float:
         if self._model is None:
-            self._load()
+            self.load()
         return self.score_line(fasttext_line(text, self._max_chars))

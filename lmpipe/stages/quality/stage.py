@@ -78,10 +78,10 @@ class QualityClassifierFilter(Filter):
                 raise ConfigError(str(e)) from None
             self.signals = SignalCache(cfg.signals_from, columns=(schema.QUALITY_SCORE,))
 
-    def run(self, data, rank: int = 0, world_size: int = 1):
+    def setup(self, rank: int) -> None:
+        self.scorer.load()  # the fastText model, once per task process
         if self.signals is not None:
             self.signals.load(rank)
-        yield from super().run(data, rank, world_size)
 
     def _judged(self, doc: Document) -> bool:
         return self.cfg.languages is None or doc.metadata.get(schema.LANG) in self.cfg.languages
