@@ -146,6 +146,10 @@ def test_stage_folders_in_the_bucket(s3, local_reference, tmp_path):
     assert _kept_s3(fs, f"{BUCKET}/runs/a/filter") == _kept(tmp_path / "lf")
     assert filtered.stats["excluded"] == local_filter.stats["excluded"]
     assert fs.isfile(f"{BUCKET}/runs/a/filter/report.md")  # written by the driver's finalize, then uploaded
+    from lmpipe.core import storage
+
+    # the driver's local mirror held the parts for the report; once committed, no copy stays behind
+    assert not list(storage.scratch_dir(f"s3://{BUCKET}/runs/a/filter").rglob("*.parquet"))
 
 
 def test_a_large_parquet_object_is_read_in_slices(s3, tmp_path):

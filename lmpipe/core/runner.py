@@ -346,6 +346,8 @@ def _commit(
     # The commit: only now may a later stage read this folder, and then only these part files.
     write_json_atomic(marker, record | {"complete": True, "parts": parts})
     stats = json.loads(storage.read_bytes(folder.path("stats.json")))  # what a later run reads (tuples: lists)
+    if folder.remote:  # everything is in the bucket now: the mirror's copies of parts and intermediates go
+        _clear_local(folder.local, tuple(p.name for p in folder.local.iterdir() if not p.name.endswith(".lock")))
     logger.info(
         f"stage {stage.name}: {stats['docs_in']:,} in, {stats['docs_out']:,} kept, "
         f"{stats['docs_excluded']:,} excluded, {sum(stats['skipped_input'].values()):,} input records skipped "
@@ -389,10 +391,14 @@ def _run_passthrough(
     return _commit(stage, folder, stats, record, marker, entries, has_excluded=False)
 
 
-def _clear_local(local: Path, subfolders: tuple[str, ...]) -> None:
-    """A mirror's copies of task outputs are refreshed from the bucket (an older attempt's may differ)."""
-    for sub in subfolders:
-        shutil.rmtree(local / sub, ignore_errors=True)
+def _clear_local(local: Path, names: tuple[str, ...]) -> None:
+    """Delete these files or folders of a local mirror (refreshed from the bucket, or no longer needed)."""
+    for name in names:
+        path = local / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def task_count(run: RunConfig, files: list[str]) -> int:
