@@ -46,15 +46,15 @@ def test_setup_runs_once_per_task_before_its_documents(tmp_path):
         assert mine[0] == "setup" and mine.count("setup") == 1 and mine.count("doc") > 0
 
 
-def test_heavy_state_loads_in_setup():
+def test_heavy_state_loads_in_setup_and_what_few_documents_need_stays_lazy():
     from lmpipe.stages.filter.url import UrlConfig, UrlFilter
     from lmpipe.stages.quality.stage import QualityClassifierFilter, QualityConfig
 
     quality = QualityClassifierFilter(QualityConfig())
     assert quality.scorer._model is None  # nothing heavy at build time: steps are pickled to the workers
     quality.setup(0)
-    assert quality.scorer._model is not None
+    assert quality.scorer._model is not None  # every document is scored
     url = UrlFilter(UrlConfig())
-    assert not url._loaded
     url.setup(0)
-    assert url._loaded
+    assert not url._loaded  # only documents with a URL need the block lists
+    assert url.filter(Document(text="x", id="a", metadata={})) is True and not url._loaded

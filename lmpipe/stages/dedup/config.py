@@ -39,6 +39,10 @@ class DedupConfig:
     min_partitions: int | None = None  # None: at least one partition per worker
     max_component_steps: int = 200  # large-star/small-star steps before giving up (converges in O(log^2 n))
     report_examples: int = 5  # example clusters in DIR/report.md
+    # The output folder of an earlier dedup run (local) over the same inputs, task count and signature settings
+    # (shingle, shingle_size, num_perm, seed, fuzzy): its stored MinHash signatures are used and only the band
+    # keys and clustering are redone, so a changed threshold / bands / verify re-decides without re-shingling.
+    signatures_from: str | None = None
 
     def __post_init__(self):
         if not 0.0 < self.threshold <= 1.0:

@@ -130,6 +130,56 @@ def _signatures(task, tasks, sources, cfg: DedupConfig, bands, rows, root) -> di
     return {"task": task, **counts}
 
 
+SIGNATURE_SETTINGS = ("shingle", "shingle_size", "num_perm", "seed", "fuzzy")  # what a stored signature depends on
+
+
+def keys_from_signatures_task(task: int, old_docs: str, bands: int, rows: int, root: str, max_mb: float) -> dict:
+    """Phase 1 from an earlier run's stored signatures (dedup.signatures_from): its docs table as it is, and
+    the band keys for this run's bands x rows, computed from the stored signatures (no shingling, no MinHash)."""
+    return _cached(
+        Path(root) / "sig" / f"{task:05d}.json", _keys_from_signatures, task, old_docs, bands, rows, root, max_mb
+    )
+
+
+def _keys_from_signatures(task, old_docs, bands, rows, root, max_mb) -> dict:
+    root = Path(root)
+    docs_path = root / "docs" / f"{task:05d}.parquet"
+    docs_path.parent.mkdir(parents=True, exist_ok=True)
+    table = pq.read_table(old_docs)
+    tmp = docs_path.with_name(docs_path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(docs_path)
+    max_rows = max(256, int(max_mb * 1e6 / 64))
+    keys = SortedRunWriter(root / "keys" / f"{task:05d}.parquet", KEYS_SCHEMA, max_rows)
+    counts = Counter(docs=table.num_rows)
+    nodes = table.column("node").to_numpy()
+    exact1, exact2 = table.column("exact1").to_numpy(), table.column("exact2").to_numpy()
+    raw = table.column("sig").to_pylist()
+    # a document without shingles has a signature of EMPTY slots (or none, exact-only): no band keys, as in phase 1
+    has = np.array([len(s) > 0 and bool((np.frombuffer(s, dtype=np.uint32) != minhash.EMPTY).any()) for s in raw])
+    counts["docs_without_shingles"] = int((~has).sum()) if any(len(s) for s in raw) else 0
+    band_no = [np.full(len(nodes), EXACT_BAND, dtype=np.int16)]
+    k1, k2, key_nodes = [exact1], [exact2], [nodes]
+    if has.any():
+        sigs = np.stack([np.frombuffer(s, dtype=np.uint32) for s, h in zip(raw, has) if h])
+        b1, b2 = minhash.band_keys(sigs, bands, rows)
+        band_no.append(np.tile(np.arange(bands, dtype=np.int16), int(has.sum())))
+        k1.append(b1.ravel())
+        k2.append(b2.ravel())
+        key_nodes.append(np.repeat(nodes[has], bands))
+    k1 = np.concatenate(k1)
+    keys.write(
+        pa.table(
+            {"part": slot_of_hash(k1).astype(np.int32), "band": np.concatenate(band_no), "k1": k1,
+             "k2": np.concatenate(k2), "node": np.concatenate(key_nodes)},
+            schema=KEYS_SCHEMA,
+        )
+    )  # fmt: skip
+    counts["key_rows"] = keys.close()
+    counts["key_runs"] = keys.runs
+    return {"task": task, **counts}
+
+
 def _signature_batch(docs, task, first_ordinal, cfg, bands, rows, docs_writer, keys, counts) -> None:
     if not docs:
         return

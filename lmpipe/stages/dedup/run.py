@@ -89,7 +89,12 @@ def find_duplicates(
     timings = {}
 
     started = time.monotonic()
-    sig = execute(phases.signature_task, [(t, tasks, sources, cfg, bands, rows, str(root)) for t in range(tasks)])
+    if cfg.signatures_from is not None:  # stored signatures of an earlier run: band keys only, no MinHash
+        old = _signatures_folder(cfg, tasks, root)
+        args = [(t, str(old / f"{t:05d}.parquet"), bands, rows, str(root), cfg.max_partition_mb) for t in range(tasks)]
+        sig = execute(phases.keys_from_signatures_task, args)
+    else:
+        sig = execute(phases.signature_task, [(t, tasks, sources, cfg, bands, rows, str(root)) for t in range(tasks)])
     timings["signatures"] = time.monotonic() - started
     docs = sum(r["docs"] for r in sig)
     key_rows = sum(r["key_rows"] for r in sig)
@@ -134,6 +139,33 @@ def find_duplicates(
         "phase_seconds": {k: round(v, 3) for k, v in timings.items()},
         "examples": unique_examples,
     }
+
+
+def _signatures_folder(cfg: DedupConfig, tasks: int, root: Path) -> Path:
+    """The docs/ folder of the run named by dedup.signatures_from, checked to hold signatures of exactly these
+    inputs, split the same way, made with the same signature settings; a clear error otherwise."""
+    old = Path(cfg.signatures_from)
+    where = f"dedup.signatures_from={old}"
+    try:
+        manifest = json.loads((old / "_stage.json").read_text())
+        ours = json.loads((root.parent / "_stage.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise StageError(f"{where}: no finished dedup run there ({e})") from None
+    if manifest.get("stage") != "dedup" or not manifest.get("complete"):
+        raise StageError(f"{where}: holds no finished dedup run")
+    if manifest.get("input_hashes", {}).values() and [
+        e.get("xxh3") or e.get("etag") for e in manifest["input_hashes"].values()
+    ] != [e.get("xxh3") or e.get("etag") for e in ours["input_hashes"].values()]:
+        raise StageError(f"{where}: that run read other inputs")
+    for key in phases.SIGNATURE_SETTINGS:
+        if manifest["config"].get(key) != getattr(cfg, key):
+            raise StageError(
+                f"{where}: that run used {key}={manifest['config'].get(key)!r}, this one {getattr(cfg, key)!r}"
+            )
+    docs = old / "_dedup" / "docs"
+    if len(list(docs.glob("*.parquet"))) != tasks:
+        raise StageError(f"{where}: that run split its input into other tasks (run.tasks / run.bytes_per_task)")
+    return docs
 
 
 def _partitions(key_rows: int, cfg: DedupConfig, run: RunConfig) -> int:

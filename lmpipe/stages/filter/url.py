@@ -148,10 +148,6 @@ class UrlFilter(Filter):
         self.cfg = cfg
         self._loaded = False
 
-    def setup(self, rank: int) -> None:
-        if not self._loaded:
-            self._load()  # the block lists, once per task process
-
     def _load(self) -> None:
         cfg = self.cfg
         self._domain_hashes = np.zeros(0, dtype=np.uint64)

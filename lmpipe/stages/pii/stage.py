@@ -88,9 +88,6 @@ class PiiScrub(Transform):
         self._key_cache: dict[str, tuple[str, Counter]] = {}
         self._may_hold = None
 
-    def setup(self, rank: int) -> None:
-        self.scrubber.analyzer  # noqa: B018 - presidio and its recognizers, once per task process
-
     @property
     def scrubber(self):
         if self._scrubber is None:  # presidio is imported and loaded in the worker, on first use
