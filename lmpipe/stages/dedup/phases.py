@@ -19,6 +19,7 @@ stage uses) and its position in that task's stream, so phase 3 knows its documen
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -108,8 +109,7 @@ def _signatures(task, tasks, sources, cfg: DedupConfig, bands, rows, root) -> di
     docs_tmp = docs_path.with_name(docs_path.name + ".tmp")
     docs_writer = pq.ParquetWriter(docs_tmp, DOCS_SCHEMA, compression="zstd")
     # Keys spill to disk in sorted runs: one task's keys never have to fit in memory at once.
-    max_rows = max(256, int(cfg.max_partition_mb * 1e6 / 64))
-    keys = SortedRunWriter(root / "keys" / f"{task:05d}.parquet", KEYS_SCHEMA, max_rows)
+    keys = SortedRunWriter(root / "keys" / f"{task:05d}.parquet", KEYS_SCHEMA, _key_run_rows(cfg.max_partition_mb))
     counts = Counter()
     batch = []
 
@@ -145,36 +145,19 @@ def _keys_from_signatures(task, old_docs, bands, rows, root, max_mb) -> dict:
     root = Path(root)
     docs_path = root / "docs" / f"{task:05d}.parquet"
     docs_path.parent.mkdir(parents=True, exist_ok=True)
-    table = pq.read_table(old_docs)
     tmp = docs_path.with_name(docs_path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    shutil.copyfile(old_docs, tmp)  # the docs table as it is: ids, exact keys, signatures
     tmp.replace(docs_path)
-    max_rows = max(256, int(max_mb * 1e6 / 64))
-    keys = SortedRunWriter(root / "keys" / f"{task:05d}.parquet", KEYS_SCHEMA, max_rows)
+    table = pq.read_table(docs_path, columns=["node", "exact1", "exact2", "sig"])
+    keys = SortedRunWriter(root / "keys" / f"{task:05d}.parquet", KEYS_SCHEMA, _key_run_rows(max_mb))
     counts = Counter(docs=table.num_rows)
-    nodes = table.column("node").to_numpy()
-    exact1, exact2 = table.column("exact1").to_numpy(), table.column("exact2").to_numpy()
     raw = table.column("sig").to_pylist()
     # a document without shingles has a signature of EMPTY slots (or none, exact-only): no band keys, as in phase 1
     has = np.array([len(s) > 0 and bool((np.frombuffer(s, dtype=np.uint32) != minhash.EMPTY).any()) for s in raw])
     counts["docs_without_shingles"] = int((~has).sum()) if any(len(s) for s in raw) else 0
-    band_no = [np.full(len(nodes), EXACT_BAND, dtype=np.int16)]
-    k1, k2, key_nodes = [exact1], [exact2], [nodes]
-    if has.any():
-        sigs = np.stack([np.frombuffer(s, dtype=np.uint32) for s, h in zip(raw, has) if h])
-        b1, b2 = minhash.band_keys(sigs, bands, rows)
-        band_no.append(np.tile(np.arange(bands, dtype=np.int16), int(has.sum())))
-        k1.append(b1.ravel())
-        k2.append(b2.ravel())
-        key_nodes.append(np.repeat(nodes[has], bands))
-    k1 = np.concatenate(k1)
-    keys.write(
-        pa.table(
-            {"part": slot_of_hash(k1).astype(np.int32), "band": np.concatenate(band_no), "k1": k1,
-             "k2": np.concatenate(k2), "node": np.concatenate(key_nodes)},
-            schema=KEYS_SCHEMA,
-        )
-    )  # fmt: skip
+    sigs = np.stack([np.frombuffer(s, dtype=np.uint32) for s, h in zip(raw, has) if h]) if has.any() else None
+    exact1, exact2 = table.column("exact1").to_numpy(), table.column("exact2").to_numpy()
+    _write_keys(keys, table.column("node").to_numpy(), exact1, exact2, sigs, has, bands, rows)
     counts["key_rows"] = keys.close()
     counts["key_runs"] = keys.runs
     return {"task": task, **counts}
@@ -213,12 +196,23 @@ def _signature_batch(docs, task, first_ordinal, cfg, bands, rows, docs_writer, k
             schema=DOCS_SCHEMA,
         )
     )
-    band_no = [np.full(len(docs), EXACT_BAND, dtype=np.int16)]
-    k1, k2, key_nodes = [exact[:, 0]], [exact[:, 1]], [nodes]
-    if has.any():
+    _write_keys(keys, nodes, exact[:, 0], exact[:, 1], sigs[has] if has.any() else None, has, bands, rows)
+
+
+def _key_run_rows(max_partition_mb: float) -> int:
+    """Rows of a sorted run of keys: one task's keys spill to disk and never have to fit in memory at once."""
+    return max(256, int(max_partition_mb * 1e6 / 64))
+
+
+def _write_keys(keys, nodes, exact1, exact2, sigs, has, bands: int, rows: int) -> None:
+    """A batch's bucket keys: its exact-text key, and `bands` LSH band keys of each document with shingles (`sigs`:
+    the signatures of the documents where `has`, or None)."""
+    band_no = [np.full(len(nodes), EXACT_BAND, dtype=np.int16)]
+    k1, k2, key_nodes = [exact1], [exact2], [nodes]
+    if sigs is not None:
         # A document without shingles (no letter or digit at all) gets no band keys: its empty signature would
         # put every such document in one bucket. It still takes part in exact dedup.
-        b1, b2 = minhash.band_keys(sigs[has], bands, rows)
+        b1, b2 = minhash.band_keys(sigs, bands, rows)
         band_no.append(np.tile(np.arange(bands, dtype=np.int16), int(has.sum())))
         k1.append(b1.ravel())
         k2.append(b2.ravel())

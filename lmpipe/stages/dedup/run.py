@@ -20,8 +20,10 @@ from pathlib import Path
 
 from loguru import logger
 
+from lmpipe.core.completion import read_manifest
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.readers import InputSource
+from lmpipe.core.records import InputError
 from lmpipe.core.runner import InputSpec, RunConfig, Stage, StageError, StageFolder, StageResult, run_stage
 from lmpipe.core.tasks import TaskRunner
 from lmpipe.stages.dedup import phases
@@ -147,15 +149,16 @@ def _signatures_folder(cfg: DedupConfig, tasks: int, root: Path) -> Path:
     old = Path(cfg.signatures_from)
     where = f"dedup.signatures_from={old}"
     try:
-        manifest = json.loads((old / "_stage.json").read_text())
-        ours = json.loads((root.parent / "_stage.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise StageError(f"{where}: no finished dedup run there ({e})") from None
+        manifest = read_manifest(old) or {}
+    except InputError as e:
+        raise StageError(f"{where}: {e}") from None
     if manifest.get("stage") != "dedup" or not manifest.get("complete"):
         raise StageError(f"{where}: holds no finished dedup run")
-    if manifest.get("input_hashes", {}).values() and [
-        e.get("xxh3") or e.get("etag") for e in manifest["input_hashes"].values()
-    ] != [e.get("xxh3") or e.get("etag") for e in ours["input_hashes"].values()]:
+
+    def contents(m: dict) -> list:
+        return [e.get("xxh3") or e.get("etag") for e in m.get("input_hashes", {}).values()]
+
+    if contents(manifest) != contents(read_manifest(root.parent) or {}):
         raise StageError(f"{where}: that run read other inputs")
     for key in phases.SIGNATURE_SETTINGS:
         if manifest["config"].get(key) != getattr(cfg, key):
