@@ -152,13 +152,15 @@ def _spread(items: list, k: int) -> list:
     return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)] if k > 1 else items[:1]
 
 
-def sample_stage(folder: Path, keep_texts: bool = False, measure: bool = False) -> StageSample:
+def sample_stage(
+    folder: Path, keep_texts: bool = False, measure: bool = False, parts: list[str] | None = None
+) -> StageSample:
     """Read the first rows of at most SAMPLE_FILES part files of a stage folder, SAMPLE_ROWS rows in all.
 
     Columns read: lang, text and source; with `measure`, quality_score and lang_score too (and each row's length,
     score kept: at most SAMPLE_ROWS numbers each)."""
     out = StageSample()
-    files = _spread(_part_files(folder), SAMPLE_FILES)
+    files = _spread(_part_files(folder) if parts is None else parts, SAMPLE_FILES)
     text_bytes = 0
     for i, path in enumerate(files):
         quota = (SAMPLE_ROWS - out.rows) // (len(files) - i)  # what a short file leaves goes to the next ones
@@ -429,7 +431,7 @@ def collect(job: str, run_dir: Path, results: list[StageResult], config: dict) -
     sample = None
     for idx, r in enumerate(results):
         if first[idx] == idx:
-            sample = sample_stage(r.output_dir, keep_texts=needs[idx][0], measure=needs[idx][1])
+            sample = sample_stage(r.output_dir, keep_texts=needs[idx][0], measure=needs[idx][1], parts=parts[idx])
         data.kept_by_lang[r.stage] = _kept_by_lang(r, sample)
         data.kept_by_source[r.stage] = _kept_by_source(r, sample)
         if r is last:

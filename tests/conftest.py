@@ -5,6 +5,9 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -67,3 +70,53 @@ def no_network(monkeypatch) -> list:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return attempts
+
+
+# --- helpers for tests that start Ray clusters and kill their workers ---------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_node_ports() -> list[str]:
+    """`ray start` options giving a node its own agent, metrics and runtime-env ports: Ray's defaults are fixed
+    numbers, and a second node (or another cluster) whose agent fails to bind 52365 loses its raylet with it."""
+    return [
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+    ]
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop one started cluster's processes only (its process group): other Ray instances may run on the machine."""
+    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def ray_task_pids(stage: str) -> list[int]:
+    """Processes running a Ray task of `stage`: Ray titles a worker by its task's name, "ray::STAGE:RANK"
+    (RayTaskExecutor names tasks stage:rank)."""
+    pids = []
+    title = f"ray::{stage}:".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title in cmd and int(entry.name) != os.getpid():
+                pids.append(int(entry.name))
+    return pids

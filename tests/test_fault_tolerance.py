@@ -8,24 +8,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import ray_task_pids
 
 from lmpipe.core.runner import InputSpec, RunConfig, run_stage
 from lmpipe.testing import SLOW_STAGE as SLOW
 from lmpipe.testing import SlowConfig as _SlowConfig
-
-
-def _rank_worker_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            # Ray titles a worker by its task's name: "ray::slow:3" (RayTaskExecutor names tasks stage:rank)
-            if b"ray::slow:" in cmd and int(entry.name) != os.getpid():
-                pids.append(int(entry.name))
-    return pids
 
 
 def _kept(folder: Path) -> list[dict]:
@@ -63,7 +50,7 @@ def test_killed_ray_worker_is_retried_without_loss_or_duplicates(samples, tmp_pa
     killed = None
     deadline = time.time() + 120
     while killed is None and time.time() < deadline and thread.is_alive():
-        pids = _rank_worker_pids()
+        pids = ray_task_pids("slow")
         if pids:
             time.sleep(1.0)  # let it get into its documents
             os.kill(pids[0], signal.SIGKILL)

@@ -1,16 +1,13 @@
 """End-to-end: jobs/full.py on the samples, with an embedded Ray and submitted to a real local Ray cluster."""
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import job_env
+from conftest import free_port, job_env, ray_node_ports, stop_group
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -53,12 +50,6 @@ def test_full_job_with_embedded_ray_twice(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in run_dir.glob("*/data/part-*.parquet")} == parts
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for_dashboard(address: str, env: dict, head: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -73,7 +64,7 @@ def _wait_for_dashboard(address: str, env: dict, head: subprocess.Popen, timeout
 
 def test_ray_job_submit_on_a_local_cluster(tmp_path):
     """The README's cluster commands, verbatim but for free ports: `ray start --head`, then `ray job submit`."""
-    gcs_port, dash_port = _free_port(), _free_port()
+    gcs_port, dash_port = free_port(), free_port()
     # HOME is the test's: outputs of a job run in Ray's working-dir copy go to ~/lmpipe-runs (lmpipe.core.runs).
     env = job_env(HOME=str(tmp_path), RAY_USAGE_STATS_ENABLED="0")
     head = subprocess.Popen(
@@ -87,11 +78,7 @@ def test_ray_job_submit_on_a_local_cluster(tmp_path):
             "--include-dashboard=true",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dash_port}",
-            # free ports, not Ray's fixed defaults: another Ray on the machine must not take this one's agent down
-            f"--dashboard-agent-listen-port={_free_port()}",
-            f"--dashboard-agent-grpc-port={_free_port()}",
-            f"--metrics-export-port={_free_port()}",
-            f"--runtime-env-agent-port={_free_port()}",
+            *ray_node_ports(),  # not Ray's fixed defaults: another Ray on the machine must not take this one down
         ],
         cwd=tmp_path,
         env=env,
@@ -118,21 +105,7 @@ def test_ray_job_submit_on_a_local_cluster(tmp_path):
         assert f"outputs: {run_dir}" in log  # the job says where its outputs went
         _check_outputs(run_dir)
     finally:
-        _stop_group(head)
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Stop this cluster's processes only (a process group): other Ray instances may run on the machine."""
-    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        stop_group(head)
 
 
 @pytest.mark.parametrize("bad", ["stages: {ingest: {max_text_byte: 1}}", "stages: {tokenize: {}}", "inputs: []"])

@@ -16,7 +16,6 @@ import os
 import posixpath
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
-from conftest import job_env
+from conftest import free_port, job_env, ray_node_ports, ray_task_pids, stop_group
 
 from lmpipe.core.completion import completed_parts
 from lmpipe.testing.s3server import SeaweedS3
@@ -34,12 +33,6 @@ from lmpipe.testing.s3server import SeaweedS3
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BUCKET = "lmpipe-multinode"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _config(path: Path, inputs: list[str], output_dir: str, executor: str) -> str:
@@ -82,39 +75,10 @@ def _shards_s3(fs, prefix: str) -> dict[str, str]:
     }
 
 
-def _filter_worker_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ray::filter:" in cmd:  # Ray titles a worker by its task's name (RayTaskExecutor: stage:rank)
-                pids.append(int(entry.name))
-    return pids
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def _ray_node(args: list[str], env: dict, cwd: Path) -> subprocess.Popen:
-    # Two nodes on one host: each its own agent, metrics and runtime-env ports (the defaults are fixed numbers,
-    # and the second node's agent failing to bind 52365 takes its raylet down with it).
-    ports = [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}"]
-    ports += [f"--metrics-export-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}"]
+    # two nodes on one host: each its own agent, metrics and runtime-env ports
     return subprocess.Popen(
-        [BIN / "ray", "start", "--block", "--num-cpus=1", *ports, *args],
+        [BIN / "ray", "start", "--block", "--num-cpus=1", *ray_node_ports(), *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -181,7 +145,7 @@ def test_whole_job_on_two_nodes_sharing_only_a_bucket(tmp_path):
         for d in tmp.values():
             d.mkdir()
         base = job_env(HOME=str(tmp_path / "home"), RAY_USAGE_STATS_ENABLED="0") | s3.env
-        gcs_port, dash_port = _free_port(), _free_port()
+        gcs_port, dash_port = free_port(), free_port()
         ray_tmp = tempfile.mkdtemp(prefix="lmp-ray-", dir="/tmp")  # short: Ray's socket paths max 107 bytes
         address = f"127.0.0.1:{gcs_port}"
         head = _ray_node(
@@ -214,7 +178,7 @@ def test_whole_job_on_two_nodes_sharing_only_a_bucket(tmp_path):
             def kill_one_filter_worker():
                 deadline = time.time() + 400
                 while not killed and time.time() < deadline and job.poll() is None:
-                    pids = _filter_worker_pids()
+                    pids = ray_task_pids("filter")
                     if pids:
                         time.sleep(0.3)  # into its documents
                         try:
@@ -243,7 +207,7 @@ def test_whole_job_on_two_nodes_sharing_only_a_bucket(tmp_path):
             assert len(nodes_used - {None, ""}) == 2, nodes_used
         finally:
             for proc in reversed(nodes):
-                _stop_group(proc)
+                stop_group(proc)
             shutil.rmtree(ray_tmp, ignore_errors=True)
 
         assert f"outputs: s3://{BUCKET}/runs/sample" in stdout

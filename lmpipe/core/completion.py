@@ -98,8 +98,7 @@ def completed_parts(folder: str | Path) -> list[str] | None:
         return parts
     if storage.is_url(folder):
         # one listing, not a HEAD request per part
-        fs, root = storage.filesystem(storage.join(folder, "data"))
-        sizes = {p.rsplit("/", 1)[-1]: int(i.get("size") or 0) for p, i in fs.find(root, detail=True).items()}
+        sizes = _remote_sizes(folder)
         parts = []
         for entry in entries:
             if sizes.get(entry["name"].rsplit("/", 1)[-1]) != entry["size"]:
@@ -133,11 +132,16 @@ def resolve_ref(folder: str | Path, ref: str) -> str:
     return str((Path(folder) / ref).resolve())
 
 
+def _remote_sizes(folder: str) -> dict[str, int]:
+    """{file name: size} of a stage folder's data/ in object storage: one listing, not a HEAD request per part."""
+    fs, root = storage.filesystem(storage.join(folder, "data"))
+    found = fs.find(root, detail=True) if fs.exists(root) else {}
+    return {p.rsplit("/", 1)[-1]: int(i.get("size") or 0) for p, i in found.items()}
+
+
 def part_entries(folder: str | Path) -> list[dict]:
     if storage.is_url(folder):
-        fs, root = storage.filesystem(storage.join(folder, "data"))
-        found = fs.find(root, detail=True) if fs.exists(root) else {}
-        names = sorted((p.rsplit("/", 1)[-1], int(i.get("size") or 0)) for p, i in found.items())
+        names = sorted(_remote_sizes(str(folder)).items())
         return [
             {"name": f"data/{n}", "size": sz} for n, sz in names if n.startswith("part-") and n.endswith(".parquet")
         ]

@@ -357,8 +357,7 @@ def _commit(
 
 
 def _is_stage_folder(path: str) -> bool:
-    manifest = read_manifest(path) if not storage.isfile(path) else None
-    return bool(manifest and manifest.get("complete"))
+    return bool((read_manifest(path) or {}).get("complete"))  # a file (or object) has no manifest: None
 
 
 def _run_passthrough(
