@@ -106,11 +106,11 @@ def stop_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def ray_task_pids(stage: str) -> list[int]:
+def ray_task_pids(stage: str, task: str | None = None) -> list[int]:
     """Processes running a Ray task of `stage`: Ray titles a worker by its task's name, "ray::STAGE:RANK"
-    (RayTaskExecutor names tasks stage:rank)."""
+    (RayTaskExecutor names tasks stage:rank); with `task`, a barrier task of TaskRunner ("ray::FUNCTION")."""
     pids = []
-    title = f"ray::{stage}:".encode()
+    title = (f"ray::{stage}:" if task is None else f"ray::{task}").encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:

@@ -175,36 +175,49 @@ def test_whole_job_on_two_nodes_sharing_only_a_bucket(tmp_path):
                 text=True,
             )
 
-            def kill_one_filter_worker():
-                deadline = time.time() + 400
-                while not killed and time.time() < deadline and job.poll() is None:
-                    pids = ray_task_pids("filter")
-                    if pids:
-                        time.sleep(0.3)  # into its documents
-                        try:
-                            os.kill(pids[0], signal.SIGKILL)
-                            killed.append(pids[0])
-                        except ProcessLookupError:
-                            continue
-                    time.sleep(0.05)
+            def kill_workers():
+                """-9 to a worker of the filter stage's pass, then to one of a dedup phase's tasks (its files in
+                the bucket): Ray retries each elsewhere."""
+                deadline = time.time() + 500
+                for find, delay in (
+                    (lambda: ray_task_pids("filter"), 0.3),
+                    (lambda: ray_task_pids("dedup", task="signature_task"), 0),
+                ):
+                    done = len(killed) + 1
+                    while len(killed) < done and time.time() < deadline and job.poll() is None:
+                        pids = find()
+                        if pids:
+                            time.sleep(delay)  # into its documents
+                            try:
+                                os.kill(pids[0], signal.SIGKILL)
+                                killed.append(pids[0])
+                            except ProcessLookupError:
+                                continue
+                        time.sleep(0.02)
 
-            killer = threading.Thread(target=kill_one_filter_worker, daemon=True)
+            killer = threading.Thread(target=kill_workers, daemon=True)
             killer.start()
             stdout, stderr = job.communicate(timeout=600)
             killer.join(timeout=5)
             assert job.returncode == 0, stderr[-4000:]
-            assert killed, "no Ray worker was seen running the filter stage"
-            # tasks ran on both nodes
+            assert len(killed) == 2, f"killed {killed}: no Ray worker seen running the filter / a dedup phase"
+            # tasks ran on both nodes: the per-document passes and the barrier phases' tasks (dedup's signatures
+            # and clustering, pack's tokenizing, shuffle and shard writing), whose work files live in the bucket
             tasks = subprocess.run(
                 [BIN / "ray", "list", "tasks", "--address", address, "--format", "json", "--limit", "10000",
                  "--detail"],
                 env=base, capture_output=True, text=True,
             )  # fmt: skip
             assert tasks.returncode == 0, tasks.stderr[-2000:]
-            nodes_used = {
-                t.get("node_id") for t in json.loads(tasks.stdout) if (t.get("name") or "").startswith("filter:")
-            }
-            assert len(nodes_used - {None, ""}) == 2, nodes_used
+            families = {
+                "filter": lambda n: n.startswith("filter:"),
+                "dedup phases": lambda n: n in ("signature_task", "bucket_task", "verify_task", "star_task",
+                                                "labels_task", "attach_task", "choose_task"),
+                "pack": lambda n: n in ("tokenize_part", "scatter_part", "shuffle_bucket", "write_shard_task"),
+            }  # fmt: skip
+            for family, member in families.items():
+                used = {t.get("node_id") for t in json.loads(tasks.stdout) if member(t.get("name") or "")}
+                assert len(used - {None, ""}) == 2, (family, used)
         finally:
             for proc in reversed(nodes):
                 stop_group(proc)

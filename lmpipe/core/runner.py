@@ -17,7 +17,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,10 +51,11 @@ class StageError(RuntimeError):
 class StageFolder:
     """Where a stage's outputs live, and the local folder its driver-side work uses.
 
-    `location` is a local folder or an object-storage URL. Per-document tasks, wherever they run, write their parts
-    straight to the location (lmpipe.core.writers). Barrier work (dedup's phases, tokenizer training, pack's
-    shuffle, the stage reports) works in `local`: the location itself, or for a URL a scratch mirror on the
-    driver's machine whose results are published to the bucket; so the nodes of a cluster share nothing but it."""
+    `location` is a local folder or an object-storage URL. Tasks, wherever they run, read and write there: the
+    per-document passes' parts (lmpipe.core.writers), and the barrier phases' work files (dedup's _dedup/, pack's
+    _pack/), so the nodes of a cluster share nothing but the bucket. What runs in the driver alone (tokenizer
+    training, the shard writer, the stage reports) works in `local`: the location itself, or for a URL a scratch
+    mirror on the driver's machine whose results are published to the bucket."""
 
     location: str
     local: Path
@@ -78,13 +79,6 @@ class StageFolder:
         if self.remote and storage.exists(self.path(rel)):
             storage.download_tree(self.path(rel), self.local / rel)
         return self.local / rel
-
-    def publish_dir(self, rel: str) -> str:
-        """Upload local/rel (a folder) to location/rel when remote; returns where readers find it."""
-        if self.remote:
-            storage.remove_tree(self.path(rel))  # no file of an older attempt may survive among the new ones
-            storage.upload_tree(self.local / rel, self.path(rel))
-        return self.path(rel) if self.remote else str(self.local / rel)
 
     def publish(self, skip: tuple[str, ...] = ()) -> None:
         """Upload what driver-side work wrote in `local` (not `skip`'s top folders) when remote."""
@@ -112,16 +106,17 @@ class Stage:
     summary: str  # one line, shown by `python -m lmpipe --help`
     config_cls: type
     build: Callable[[Any], list[PipelineStep]]
-    # Optional, runs once after all tasks, in the driver: (output dir, config, stats, run config) -> extra stats to
-    # merge into stats.json (a stage's report.md built from its outputs, pack's shards: barrier work that runs its
-    # own tasks through lmpipe.core.tasks.TaskRunner with the run config). Must be idempotent. The folder is always
-    # local: for an object-storage output it is a mirror (StageFolder.local) holding data/ and excluded/, and what
-    # finalize writes there is published to the bucket afterwards.
-    finalize: Callable[[Path, Any, dict, RunConfig], dict | None] | None = None
+    # Optional, runs once after all tasks, in the driver: (stage folder, config, stats, run config) -> extra stats
+    # to merge into stats.json (a stage's report.md built from its outputs, pack's shards: barrier work that runs
+    # its own tasks through lmpipe.core.tasks.TaskRunner with the run config). Must be idempotent. folder.local is
+    # always a local folder: for an object-storage output a mirror holding data/ and excluded/, and what finalize
+    # writes there is published to the bucket afterwards. Work files its tasks share go under folder.path(...),
+    # the location itself, so that those tasks can run on any node.
+    finalize: Callable[[StageFolder, Any, dict, RunConfig], dict | None] | None = None
     # Optional, runs once before the per-document pass, in the driver, over the whole input: for stages whose
     # decision needs every document first (dedup's signature and clustering phases). Gets (config, input sources,
     # task count, stage folder, run config) and returns the build function the per-document pass uses instead of
-    # `build`. Works in folder.local, publishes what the pass reads (folder.publish_dir), resumes if interrupted.
+    # `build`. Its tasks work under folder.path(...) (a bucket too) and resume if interrupted.
     prepare: (
         Callable[[Any, list[InputSource], int, StageFolder, RunConfig], Callable[[Any], list[PipelineStep]]] | None
     ) = None
@@ -302,13 +297,11 @@ def _run_locked(
         write_json_atomic(folder.local / "_stage.json", record | {"complete": False})  # prepare reads it here
 
     started = time.time()
-    # Barrier work of an object-storage output runs where its local mirror is: in processes on this machine.
-    barrier_run = replace(run, executor="local") if folder.remote else run
     if stage.passthrough and all(_is_stage_folder(spec.path) for spec in inputs):
-        return _run_passthrough(stage, cfg, inputs, all_files, folder, record, marker, barrier_run, started)
+        return _run_passthrough(stage, cfg, inputs, all_files, folder, record, marker, run, started)
     sources = input_sources(inputs, files_per_input)
     tasks = task_count(run, all_files)
-    build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, folder, barrier_run)
+    build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, folder, run)
     pipeline = build_pipeline(stage.name, build(cfg), sources, out, run)
     executor = _make_executor(pipeline, tasks, folder.path("_logs"), run)
     logger.info(f"stage {stage.name}: {len(all_files)} file(s), {tasks} task(s), {run.workers} worker(s) -> {out}")
@@ -329,7 +322,7 @@ def _run_locked(
             _clear_local(folder.local, ("data", "excluded"))
             folder.fetch("data")
             folder.fetch("excluded")
-        stats |= folder.as_location(stage.finalize(folder.local, cfg, stats, barrier_run) or {})
+        stats |= folder.as_location(stage.finalize(folder, cfg, stats, run) or {})
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     has_excluded = bool(storage.glob(folder.path("excluded", "*.parquet")))
@@ -368,7 +361,7 @@ def _run_passthrough(
     folder: StageFolder,
     record: dict,
     marker: str,
-    barrier_run: RunConfig,
+    run: RunConfig,
     started: float,
 ) -> StageResult:
     """A passthrough stage over finished stage folders: no tasks, no copy (see Stage.passthrough)."""
@@ -383,7 +376,7 @@ def _run_passthrough(
     stats |= {"skipped_input": {}, "kept_by_reference": True}
     logger.info(f"stage {stage.name}: {len(parts)} part file(s) of its input, by reference (no copy)")
     if stage.finalize is not None:
-        stats |= folder.as_location(stage.finalize(folder.local, cfg, stats, barrier_run) or {})
+        stats |= folder.as_location(stage.finalize(folder, cfg, stats, run) or {})
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     entries = [{"path": make_ref(folder.location, p), "size": storage.size(p)} for p in parts]

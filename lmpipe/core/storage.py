@@ -186,11 +186,16 @@ def size(path: str | os.PathLike) -> int:
     return int(fs.info(p)["size"])
 
 
-def read_bytes(path: str | os.PathLike) -> bytes:
-    if not is_url(path):
+def read_bytes(path: str | os.PathLike, start: int | None = None, end: int | None = None) -> bytes:
+    """The file's bytes, or those in [start, end) (one range request for a URL)."""
+    if is_url(path):
+        fs, p = filesystem(str(path))
+        return fs.cat_file(p, start=start, end=end)
+    if start is None and end is None:
         return Path(path).read_bytes()
-    fs, p = filesystem(str(path))
-    return fs.cat_file(p)
+    with open(path, "rb") as f:
+        f.seek(start or 0)
+        return f.read() if end is None else f.read(end - (start or 0))
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -228,6 +233,64 @@ def commit_file(tmp: Path, dest: str | os.PathLike) -> None:
             tmp.unlink(missing_ok=True)
     else:
         os.replace(tmp, dest)
+
+
+@contextlib.contextmanager
+def writing(dest: str | os.PathLike) -> Iterator[Path]:
+    """`with writing(dest) as tmp:` build the file at the local path `tmp`; when the block ends it becomes `dest`
+    whole (commit_file), and when the block raises, nothing of it is left anywhere."""
+    if not is_url(dest):
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(dest)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    commit_file(tmp, dest)
+
+
+def copy_file(src: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Copy one file between any two locations (server-side within one bucket), `dest` appearing whole."""
+    if is_url(src) and is_url(dest) and scheme(src) == scheme(dest):
+        fs, p = filesystem(str(src))
+        fs.copy(p, filesystem(str(dest))[1])  # one server-side copy: the object appears complete
+        return
+    with writing(dest) as tmp, open_read(src) as f, open(tmp, "wb") as out:
+        shutil.copyfileobj(f, out, COPY_CHUNK)
+
+
+def with_suffix(path: str | os.PathLike, suffix: str) -> str:
+    """`path` with its last suffix replaced (str.replace of Path.with_suffix, which would mangle `s3://`)."""
+    path = str(path)
+    head, _, name = path.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{head}/{stem}{suffix}" if head else stem + suffix
+
+
+def existing(paths: list[str]) -> list[str]:
+    """The paths of `paths` that exist, in order; for URLs one listing per folder instead of a request per file."""
+    local = [p for p in paths if not is_url(p)]
+    found = {p for p in local if os.path.exists(p)}
+    folders = {str(p).rsplit("/", 1)[0] for p in paths if is_url(p)}
+    for folder in folders:
+        fs, fp = filesystem(folder)
+        try:
+            found |= {_url(m, folder) for m in fs.ls(fp, detail=False)}
+        except FileNotFoundError:
+            continue
+    return [p for p in paths if p in found]
+
+
+def parquet_dataset(files: list[str]):
+    """A pyarrow dataset over Parquet files that are all local or all URLs (through the fsspec filesystem:
+    filters on row-group statistics then fetch only the footers and the row groups they keep)."""
+    import pyarrow.dataset as ds
+
+    if files and is_url(files[0]):
+        fs, _ = filesystem(files[0])
+        return ds.dataset([fs._strip_protocol(f) for f in files], format="parquet", filesystem=fs)
+    return ds.dataset([str(f) for f in files], format="parquet")
 
 
 def remove(path: str | os.PathLike) -> None:

@@ -22,7 +22,7 @@ from loguru import logger
 
 from lmpipe.core import schema, storage
 from lmpipe.core.config import ConfigError
-from lmpipe.core.runner import Stage
+from lmpipe.core.runner import Stage, StageFolder
 from lmpipe.core.steps import Filter, Transform
 from lmpipe.stages.decont import normalize as norm
 from lmpipe.stages.decont.benchmarks import discover, load_examples
@@ -227,8 +227,9 @@ def _hit_rows(out_dir: Path, cfg: DecontConfig) -> list[dict]:
     return rows
 
 
-def decont_finalize(out_dir: Path, cfg: DecontConfig, stats: dict, run=None) -> dict:
+def decont_finalize(folder: StageFolder, cfg: DecontConfig, stats: dict, run=None) -> dict:
     """Write DIR/report.md: per benchmark, examples indexed and documents hit, with a few hits to judge."""
+    out_dir = folder.local
     index = get_index(cfg)
     rows = _hit_rows(Path(out_dir), cfg)
     docs_hit: Counter = Counter()

@@ -12,6 +12,9 @@ Beyond", SoCC 2014). Each step is local to one node's neighbourhood, so a partit
 alone; the steps alternate until neither changes an edge, at which point every component is a star whose
 centre is its smallest node. O(log^2 n) steps, and a chain of near-duplicates (A~B~C, A!~C) is one component.
 
+Every folder here (`root`, `out`) may be a local path or an object-storage URL: tasks read and write through
+lmpipe.core.storage, so with a bucket output Ray spreads them over the cluster's nodes like any stage's tasks.
+
 A document is a node `task << 32 | ordinal`: its input task (the same split of files that the final filtering
 stage uses) and its position in that task's stream, so phase 3 knows its documents without loading ids.
 """
@@ -19,10 +22,8 @@ stage uses) and its position in that task's stream, so phase 3 knows its documen
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +32,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import xxhash
 
+from lmpipe.core import storage
 from lmpipe.stages.dedup import minhash
 from lmpipe.stages.dedup.config import DedupConfig
 from lmpipe.stages.dedup.shuffle import (
@@ -68,17 +70,14 @@ KEYS_SCHEMA = pa.schema(
 )
 
 
-def _cached(marker: Path, fn, *args) -> dict:
+def _cached(marker: str, fn, *args) -> dict:
     """Resumability: a task whose marker (its result) exists is done; the marker is written after its files."""
-    if marker.exists():
-        return json.loads(marker.read_text())
+    if storage.exists(marker):
+        return json.loads(storage.read_bytes(marker))
     started = time.monotonic()
     result = fn(*args)
     result["seconds"] = round(time.monotonic() - started, 3)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(marker)
+    storage.write_bytes(marker, json.dumps(result).encode())
     return result
 
 
@@ -99,17 +98,18 @@ def iter_task_documents(sources: list[InputSource], task: int, tasks: int):
 def signature_task(
     task: int, tasks: int, sources: list[InputSource], cfg: DedupConfig, bands: int, rows: int, root: str
 ) -> dict:
-    return _cached(Path(root) / "sig" / f"{task:05d}.json", _signatures, task, tasks, sources, cfg, bands, rows, root)
+    marker = storage.join(root, "sig", f"{task:05d}.json")
+    return _cached(marker, _signatures, task, tasks, sources, cfg, bands, rows, root)
 
 
 def _signatures(task, tasks, sources, cfg: DedupConfig, bands, rows, root) -> dict:
-    root = Path(root)
-    docs_path = root / "docs" / f"{task:05d}.parquet"
-    docs_path.parent.mkdir(parents=True, exist_ok=True)
-    docs_tmp = docs_path.with_name(docs_path.name + ".tmp")
+    docs_path = storage.join(root, "docs", f"{task:05d}.parquet")
+    docs_tmp = storage.temp_path_for(docs_path)
+    docs_tmp.parent.mkdir(parents=True, exist_ok=True)
     docs_writer = pq.ParquetWriter(docs_tmp, DOCS_SCHEMA, compression="zstd")
     # Keys spill to disk in sorted runs: one task's keys never have to fit in memory at once.
-    keys = SortedRunWriter(root / "keys" / f"{task:05d}.parquet", KEYS_SCHEMA, _key_run_rows(cfg.max_partition_mb))
+    key_path = storage.join(root, "keys", f"{task:05d}.parquet")
+    keys = SortedRunWriter(key_path, KEYS_SCHEMA, _key_run_rows(cfg.max_partition_mb))
     counts = Counter()
     batch = []
 
@@ -124,7 +124,7 @@ def _signatures(task, tasks, sources, cfg: DedupConfig, bands, rows, root) -> di
             flush()
     flush()
     docs_writer.close()
-    docs_tmp.replace(docs_path)
+    storage.commit_file(docs_tmp, docs_path)
     counts["key_rows"] = keys.close()
     counts["key_runs"] = keys.runs
     return {"task": task, **counts}
@@ -136,20 +136,15 @@ SIGNATURE_SETTINGS = ("shingle", "shingle_size", "num_perm", "seed", "fuzzy")  #
 def keys_from_signatures_task(task: int, old_docs: str, bands: int, rows: int, root: str, max_mb: float) -> dict:
     """Phase 1 from an earlier run's stored signatures (dedup.signatures_from): its docs table as it is, and
     the band keys for this run's bands x rows, computed from the stored signatures (no shingling, no MinHash)."""
-    return _cached(
-        Path(root) / "sig" / f"{task:05d}.json", _keys_from_signatures, task, old_docs, bands, rows, root, max_mb
-    )
+    marker = storage.join(root, "sig", f"{task:05d}.json")
+    return _cached(marker, _keys_from_signatures, task, old_docs, bands, rows, root, max_mb)
 
 
 def _keys_from_signatures(task, old_docs, bands, rows, root, max_mb) -> dict:
-    root = Path(root)
-    docs_path = root / "docs" / f"{task:05d}.parquet"
-    docs_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = docs_path.with_name(docs_path.name + ".tmp")
-    shutil.copyfile(old_docs, tmp)  # the docs table as it is: ids, exact keys, signatures
-    tmp.replace(docs_path)
-    table = pq.read_table(docs_path, columns=["node", "exact1", "exact2", "sig"])
-    keys = SortedRunWriter(root / "keys" / f"{task:05d}.parquet", KEYS_SCHEMA, _key_run_rows(max_mb))
+    docs_path = storage.join(root, "docs", f"{task:05d}.parquet")
+    storage.copy_file(old_docs, docs_path)  # the docs table as it is: ids, exact keys, signatures
+    table = storage.parquet_dataset([docs_path]).to_table(columns=["node", "exact1", "exact2", "sig"])
+    keys = SortedRunWriter(storage.join(root, "keys", f"{task:05d}.parquet"), KEYS_SCHEMA, _key_run_rows(max_mb))
     counts = Counter(docs=table.num_rows)
     raw = table.column("sig").to_pylist()
     # a document without shingles has a signature of EMPTY slots (or none, exact-only): no band keys, as in phase 1
@@ -259,7 +254,7 @@ def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
 def bucket_task(
     partition: int, partitions: int, key_files: list[str], out: str, candidates: str | None = None
 ) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _buckets, partition, partitions, key_files, out, candidates)
+    return _cached(storage.with_suffix(out, ".json"), _buckets, partition, partitions, key_files, out, candidates)
 
 
 def _buckets(partition, partitions, key_files, out, candidates: str | None) -> dict:
@@ -289,11 +284,11 @@ def _buckets(partition, partitions, key_files, out, candidates: str | None) -> d
     result = {"rows_held": held, "exact_buckets": exact_groups, "lsh_buckets": lsh_groups}
     if candidates is not None:
         cu, cv = _unique_edges(u[from_lsh], v[from_lsh])
-        write_sorted(Path(candidates), pa.table({"part": (cu >> ORDINAL_BITS).astype(np.int32), "u": cu, "v": cv}))
+        write_sorted(candidates, pa.table({"part": (cu >> ORDINAL_BITS).astype(np.int32), "u": cu, "v": cv}))
         u, v = u[~from_lsh], v[~from_lsh]
         result["lsh_candidates"] = len(cu)
     u, v = _unique_edges(u, v)
-    write_sorted(Path(out), _edges_table(u, v))
+    write_sorted(out, _edges_table(u, v))
     return {**result, "edges": len(u)}
 
 
@@ -307,7 +302,7 @@ def _buckets(partition, partitions, key_files, out, candidates: str | None) -> d
 def _documents_of(docs_file: str, nodes: np.ndarray, what: str, columns: list[str] | None = None) -> pa.Table:
     """Rows of `nodes` (sorted, unique) from one task's docs file, sorted by node; `what` named a missing one."""
     table = (
-        ds.dataset(docs_file, format="parquet")
+        storage.parquet_dataset([docs_file])
         .to_table(columns=columns, filter=ds.field("node").isin(pa.array(nodes, pa.int64())))
         .sort_by("node")
     )
@@ -328,7 +323,7 @@ def _sig_rows(sigs: list[bytes]) -> np.ndarray:
 
 
 def candidate_signature_task(task: int, candidate_files: list[str], docs_file: str, out: str) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _candidate_signatures, task, candidate_files, docs_file, out)
+    return _cached(storage.with_suffix(out, ".json"), _candidate_signatures, task, candidate_files, docs_file, out)
 
 
 def _candidate_signatures(task, candidate_files, docs_file, out) -> dict:
@@ -345,18 +340,18 @@ def _candidate_signatures(task, candidate_files, docs_file, out) -> dict:
             "sig_u": pa.array([row.tobytes() for row in sig], pa.binary()),
         }
     )
-    write_sorted(Path(out), out_table)
+    write_sorted(out, out_table)
     return {"candidates": len(u)}
 
 
 def verify_task(task: int, files: list[str], docs_file: str, threshold: float, out: str) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _verify, task, files, docs_file, threshold, out)
+    return _cached(storage.with_suffix(out, ".json"), _verify, task, files, docs_file, threshold, out)
 
 
 def _verify(task, files, docs_file, threshold, out) -> dict:
     table = read_range(files, task, task + 1, ["u", "v", "sig_u"])
     if table is None or table.num_rows == 0:
-        write_sorted(Path(out), _edges_table(np.empty(0, np.int64), np.empty(0, np.int64)))
+        write_sorted(out, _edges_table(np.empty(0, np.int64), np.empty(0, np.int64)))
         return {"candidates": 0, "verified": 0}
     u, v = table["u"].to_numpy(), table["v"].to_numpy()
     nodes, at = np.unique(v, return_inverse=True)
@@ -364,12 +359,12 @@ def _verify(task, files, docs_file, threshold, out) -> dict:
     sig_u = _sig_rows(table["sig_u"].to_pylist())
     similarity = (sig_u == sig_v).mean(axis=1)  # MinHash estimate of the Jaccard similarity
     keep = similarity >= threshold
-    write_sorted(Path(out), _edges_table(u[keep], v[keep]))
+    write_sorted(out, _edges_table(u[keep], v[keep]))
     return {"candidates": len(u), "verified": int(keep.sum())}
 
 
 def star_task(partition: int, partitions: int, in_files: list[str], out: str, large: bool) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _star, partition, partitions, in_files, out, large)
+    return _cached(storage.with_suffix(out, ".json"), _star, partition, partitions, in_files, out, large)
 
 
 def _read_edges(partition, partitions, in_files) -> tuple[np.ndarray, np.ndarray]:
@@ -402,12 +397,12 @@ def _star(partition, partitions, in_files, out, large: bool) -> dict:
         a = np.concatenate([sv[others], su[starts]])
         b = np.concatenate([m_edge[others], sv[starts]])
         changed = int((counts > 1).sum())
-    write_sorted(Path(out), _edges_table(a, b))
+    write_sorted(out, _edges_table(a, b))
     return {"rows_held": held, "changed": changed, "edges_out": len(a)}
 
 
 def labels_task(partition: int, partitions: int, in_files: list[str], out: str) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _labels, partition, partitions, in_files, out)
+    return _cached(storage.with_suffix(out, ".json"), _labels, partition, partitions, in_files, out)
 
 
 def _labels(partition, partitions, in_files, out) -> dict:
@@ -417,7 +412,7 @@ def _labels(partition, partitions, in_files, out) -> dict:
     nodes = u[starts]
     labels = np.minimum(nodes, np.minimum.reduceat(v, starts)) if len(u) else nodes
     table = pa.table({"part": (nodes >> ORDINAL_BITS).astype(np.int32), "node": nodes, "label": labels})
-    write_sorted(Path(out), table)
+    write_sorted(out, table)
     return {"rows_held": len(u), "nodes": len(nodes)}
 
 
@@ -425,18 +420,18 @@ def _labels(partition, partitions, in_files, out) -> dict:
 
 
 def attach_task(task: int, label_files: list[str], docs_file: str, out: str) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _attach, task, label_files, docs_file, out)
+    return _cached(storage.with_suffix(out, ".json"), _attach, task, label_files, docs_file, out)
 
 
 def _attach(task, label_files, docs_file, out) -> dict:
     labels = read_range(label_files, task, task + 1, ["node", "label"])
     if labels is None or labels.num_rows == 0:
-        write_sorted(Path(out), _members_table(None, np.empty(0, dtype=np.int64)))
+        write_sorted(out, _members_table(None, np.empty(0, dtype=np.int64)))
         return {"members": 0}
     labels = labels.sort_by("node")
     docs = _documents_of(docs_file, labels["node"].to_numpy(), f"task {task}: component labels")
     table = _members_table(docs, labels["label"].to_numpy())
-    write_sorted(Path(out), table)
+    write_sorted(out, table)
     return {"members": table.num_rows}
 
 
@@ -466,14 +461,14 @@ def cluster_id(kept_id: str) -> str:
 
 
 def choose_task(partition: int, partitions: int, member_files: list[str], out: str, examples: int) -> dict:
-    return _cached(Path(out).with_suffix(".json"), _choose, partition, partitions, member_files, out, examples)
+    return _cached(storage.with_suffix(out, ".json"), _choose, partition, partitions, member_files, out, examples)
 
 
 def _choose(partition, partitions, member_files, out, examples: int) -> dict:
     lo, hi = slot_range(partition, partitions)
     table = read_range(member_files, lo, hi)
     if table is None or table.num_rows == 0:
-        write_sorted(Path(out), DECISIONS_SCHEMA.empty_table())
+        write_sorted(out, DECISIONS_SCHEMA.empty_table())
         return {"rows_held": 0, "sizes": {}, "removed": {}, "examples": []}
     # Keep rule: highest quality score (unknown lowest), then longest text, then smallest id (then input order).
     order = [("label", "ascending"), ("quality", "descending"), ("nbytes", "descending"), ("id", "ascending")]
@@ -502,7 +497,7 @@ def _choose(partition, partitions, member_files, out, examples: int) -> dict:
         },
         schema=DECISIONS_SCHEMA,
     )
-    write_sorted(Path(out), decisions)
+    write_sorted(out, decisions)
     removed = Counter(r for r in reasons.tolist() if r is not None)
     return {
         "rows_held": table.num_rows,

@@ -14,12 +14,12 @@ import functools
 import hashlib
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
 from loguru import logger
 
+from lmpipe.core import storage
 from lmpipe.core.completion import read_manifest
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.readers import InputSource
@@ -39,25 +39,24 @@ BYTES_PER_ROW = 64  # in-memory size of one key or edge row with numpy temporari
 def prepare_dedup(cfg: DedupConfig, sources: list[InputSource], tasks: int, folder: StageFolder, run: RunConfig):
     """Phases 1-2 over the whole input (signatures, buckets, components, keep decisions) into DIR/_dedup; returns
     the build function of phase 3, the per-document filter that applies the decisions. run_stage calls this after
-    its fingerprint check, so DIR/_dedup always belongs to these inputs and this config. For an object-storage
-    output the phases work in the driver's local mirror and only the decisions go to the bucket, where every
-    task of phase 3 reads them."""
-    out = folder.local
-    root = out / "_dedup"
+    its fingerprint check, so DIR/_dedup always belongs to these inputs and this config. DIR/_dedup is in the
+    stage's location, a bucket too: the phases' tasks run wherever the executor puts them and share nothing else."""
+    root = folder.path("_dedup")
     # The same inputs split over another number of tasks give other phase-1 files: keyed by the task count too.
-    stage_fingerprint = json.loads((out / "_stage.json").read_text())["fingerprint"]  # inputs' content + config
+    stage_fingerprint = json.loads((folder.local / "_stage.json").read_text())["fingerprint"]  # inputs + config
     key = hashlib.sha256(f"{stage_fingerprint}/{tasks}".encode()).hexdigest()[:16]
-    if (root / "fingerprint").exists() and (root / "fingerprint").read_text() != key:
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "fingerprint").write_text(key)
+    marker = storage.join(root, "fingerprint")
+    if storage.exists(marker) and storage.read_bytes(marker).decode() != key:
+        storage.remove_tree(root)
+    storage.write_bytes(marker, key.encode())
     with TaskRunner(run.executor, run.workers, run.ray_mem_per_task_gb) as execute:
         try:
             summary = find_duplicates(cfg, sources, tasks, root, run, execute)
         except ComponentsError as e:
             raise StageError(str(e)) from e
-    write_json_atomic(root / "summary.json", summary)
-    return functools.partial(build_dedup, decisions_dir=folder.publish_dir("_dedup/decisions"))
+    # the report's input, read by finalize_dedup in the driver's folder (the mirror of a bucket output)
+    write_json_atomic(folder.local / "_dedup" / "summary.json", summary)
+    return functools.partial(build_dedup, decisions_dir=storage.join(root, "decisions"))
 
 
 DEDUP_STAGE = Stage(
@@ -82,7 +81,7 @@ def run_dedup(
 
 
 def find_duplicates(
-    cfg: DedupConfig, sources: list[InputSource], tasks: int, root: Path, run: RunConfig, execute: TaskRunner
+    cfg: DedupConfig, sources: list[InputSource], tasks: int, root: str, run: RunConfig, execute: TaskRunner
 ) -> dict:
     """Phases 1-2: decide, for every document in a duplicate cluster, whether it is kept (files in root)."""
     bands, rows = (
@@ -93,10 +92,10 @@ def find_duplicates(
     started = time.monotonic()
     if cfg.signatures_from is not None:  # stored signatures of an earlier run: band keys only, no MinHash
         old = _signatures_folder(cfg, tasks, root)
-        args = [(t, str(old / f"{t:05d}.parquet"), bands, rows, str(root), cfg.max_partition_mb) for t in range(tasks)]
+        args = [(t, old[t], bands, rows, root, cfg.max_partition_mb) for t in range(tasks)]
         sig = execute(phases.keys_from_signatures_task, args)
     else:
-        sig = execute(phases.signature_task, [(t, tasks, sources, cfg, bands, rows, str(root)) for t in range(tasks)])
+        sig = execute(phases.signature_task, [(t, tasks, sources, cfg, bands, rows, root) for t in range(tasks)])
     timings["signatures"] = time.monotonic() - started
     docs = sum(r["docs"] for r in sig)
     key_rows = sum(r["key_rows"] for r in sig)
@@ -143,10 +142,10 @@ def find_duplicates(
     }
 
 
-def _signatures_folder(cfg: DedupConfig, tasks: int, root: Path) -> Path:
-    """The docs/ folder of the run named by dedup.signatures_from, checked to hold signatures of exactly these
-    inputs, split the same way, made with the same signature settings; a clear error otherwise."""
-    old = Path(cfg.signatures_from)
+def _signatures_folder(cfg: DedupConfig, tasks: int, root: str) -> list[str]:
+    """The docs files (one per task) of the run named by dedup.signatures_from, checked to hold signatures of
+    exactly these inputs, split the same way, made with the same signature settings; a clear error otherwise."""
+    old = str(cfg.signatures_from)
     where = f"dedup.signatures_from={old}"
     try:
         manifest = read_manifest(old) or {}
@@ -158,15 +157,15 @@ def _signatures_folder(cfg: DedupConfig, tasks: int, root: Path) -> Path:
     def contents(m: dict) -> list:
         return [e.get("xxh3") or e.get("etag") for e in m.get("input_hashes", {}).values()]
 
-    if contents(manifest) != contents(read_manifest(root.parent) or {}):
+    if contents(manifest) != contents(read_manifest(root.rsplit("/", 1)[0]) or {}):
         raise StageError(f"{where}: that run read other inputs")
     for key in phases.SIGNATURE_SETTINGS:
         if manifest["config"].get(key) != getattr(cfg, key):
             raise StageError(
                 f"{where}: that run used {key}={manifest['config'].get(key)!r}, this one {getattr(cfg, key)!r}"
             )
-    docs = old / "_dedup" / "docs"
-    if len(list(docs.glob("*.parquet"))) != tasks:
+    docs = storage.glob(storage.join(old, "_dedup", "docs", "*.parquet"))
+    if len(docs) != tasks:
         raise StageError(f"{where}: that run split its input into other tasks (run.tasks / run.bytes_per_task)")
     return docs
 

@@ -4,18 +4,22 @@ Every intermediate table carries a `part` column (uint16 slot of a hash, or a ta
 by it, so each Parquet row group covers a narrow range of `part`. A task of the next phase reads only its range
 from every file of the previous phase (row-group statistics skip the rest): that is the shuffle, with no process
 holding more than its partition and no shared file appended to.
+
+Files may be local paths or object-storage URLs (lmpipe.core.storage): each is built in a local temporary file
+and committed whole, and a reader of a URL fetches only the footers and the row groups its range needs, so the
+phases' tasks can run on any node of a cluster that shares nothing but the bucket.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+from lmpipe.core import storage
 
 SLOT_BITS = 12
 SLOTS = 1 << SLOT_BITS  # most partitions a phase can use
@@ -46,14 +50,12 @@ def slot_range(partition: int, partitions: int) -> tuple[int, int]:
     return partition * SLOTS // partitions, (partition + 1) * SLOTS // partitions
 
 
-def write_sorted(path: Path, table: pa.Table, groups: int = 256) -> int:
+def write_sorted(path: str, table: pa.Table, groups: int = 256) -> int:
     """Write `table` sorted by `part`, atomically, in up to `groups` row groups; returns rows written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     table = table.sort_by("part")
     rows_per_group = max(4096, -(-table.num_rows // groups))
-    pq.write_table(table, tmp, row_group_size=rows_per_group, compression="zstd")
-    os.replace(tmp, path)
+    with storage.writing(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=rows_per_group, compression="zstd")
     return table.num_rows
 
 
@@ -61,9 +63,9 @@ class SortedRunWriter:
     """Like `write_sorted` for more rows than fit in memory: each buffered run is sorted and appended as its own
     row groups, so every row group still covers a narrow `part` range (one file, many sorted runs)."""
 
-    def __init__(self, path: Path, arrow_schema: pa.Schema, max_rows: int):
+    def __init__(self, path: str, arrow_schema: pa.Schema, max_rows: int):
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
+        self.tmp = storage.temp_path_for(path)
         self.schema = arrow_schema
         self.max_rows = max_rows
         self.buffer: list[pa.Table] = []
@@ -82,7 +84,7 @@ class SortedRunWriter:
 
     def _flush(self) -> None:
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         if self.buffer:
             run = pa.concat_tables(self.buffer).sort_by("part")
@@ -94,15 +96,15 @@ class SortedRunWriter:
     def close(self) -> int:
         self._flush()
         self.writer.close()
-        os.replace(self.tmp, self.path)
+        storage.commit_file(self.tmp, self.path)
         return self.rows
 
 
-def read_range(files: Sequence[Path], lo: int, hi: int, columns: list[str] | None = None) -> pa.Table:
+def read_range(files: Sequence[str], lo: int, hi: int, columns: list[str] | None = None) -> pa.Table:
     """Rows with lo <= part < hi from all `files` (missing files are phases' tasks that wrote nothing)."""
-    files = [str(f) for f in files if Path(f).exists()]
+    files = storage.existing([str(f) for f in files])
     if not files:
         return None
-    dataset = ds.dataset(files, format="parquet")
+    dataset = storage.parquet_dataset(files)
     part = ds.field("part")
     return dataset.to_table(columns=columns, filter=(part >= lo) & (part < hi))

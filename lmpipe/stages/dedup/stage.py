@@ -14,7 +14,7 @@ from datatrove.data import Document
 from loguru import logger
 
 from lmpipe.core import schema, storage
-from lmpipe.core.runner import StageError
+from lmpipe.core.runner import StageError, StageFolder
 from lmpipe.core.steps import Filter
 from lmpipe.stages.dedup.config import DedupConfig
 from lmpipe.stages.dedup.phases import DEDUP_EXACT, DEDUP_NEAR  # noqa: F401  (the reasons, re-exported)
@@ -41,7 +41,7 @@ class DedupFilter(Filter):
         self._decisions, self._ordinal = {}, 0
         if not files:
             return
-        table = _dataset(files).to_table(filter=ds.field("part") == rank)
+        table = storage.parquet_dataset(files).to_table(filter=ds.field("part") == rank)
         columns = [table[c].to_pylist() for c in ("ordinal", "id", "cluster", "kept_id", "reason")]
         self._decisions = {row[0]: row[1:] for row in zip(*columns)}
         logger.info(f"dedup task {rank}: {len(self._decisions):,} documents in duplicate clusters")
@@ -63,13 +63,6 @@ class DedupFilter(Filter):
         return True if reason is None else (False, reason)
 
 
-def _dataset(files: list[str]) -> ds.Dataset:
-    if storage.is_url(files[0]):  # object storage: pyarrow reads through the fsspec filesystem
-        fs, _ = storage.filesystem(files[0])
-        return ds.dataset([fs._strip_protocol(f) for f in files], format="parquet", filesystem=fs)
-    return ds.dataset(files, format="parquet")
-
-
 def build_dedup(cfg: DedupConfig, decisions_dir: str | None = None) -> list:
     """Steps of phase 3. `prepare_dedup` binds `decisions_dir` after phases 1-2; without it there is nothing to apply."""
     if decisions_dir is None:
@@ -80,8 +73,9 @@ def build_dedup(cfg: DedupConfig, decisions_dir: str | None = None) -> list:
 # --- report ---------------------------------------------------------------------------------------------------
 
 
-def finalize_dedup(out: Path, cfg: DedupConfig, stats: dict, run=None) -> dict:
+def finalize_dedup(folder: StageFolder, cfg: DedupConfig, stats: dict, run=None) -> dict:
     """Write DIR/report.md from the phase summary; returns the summary for stats.json."""
+    out = folder.local
     summary_path = out / "_dedup" / "summary.json"
     if not summary_path.exists():
         return {}

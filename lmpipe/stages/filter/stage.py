@@ -21,7 +21,7 @@ from datatrove.data import Document
 
 from lmpipe.core import schema
 from lmpipe.core.config import ConfigError
-from lmpipe.core.runner import Stage
+from lmpipe.core.runner import Stage, StageFolder
 from lmpipe.core.signals import SignalCache, signals_folder_check
 from lmpipe.core.steps import Transform
 from lmpipe.stages.filter.analysis import RULES_LANG
@@ -116,9 +116,10 @@ def _excluded(out_dir: Path):
         yield from table.to_pylist()
 
 
-def filter_finalize(out_dir: Path, cfg: FilterConfig, stats: dict, run=None) -> dict:
+def filter_finalize(folder: StageFolder, cfg: FilterConfig, stats: dict, run=None) -> dict:
     """Writes DIR/report.md: share of documents removed per reason and language, 3 examples per reason (their
     signals only, unless FilterConfig.report_examples: then also their ids and text)."""
+    out_dir = folder.local
     kept = _kept_langs(out_dir)
     removed: dict[str, Counter] = defaultdict(Counter)  # lang -> reason -> documents
     examples: dict[str, list[dict]] = defaultdict(list)

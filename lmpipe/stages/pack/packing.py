@@ -1,10 +1,15 @@
 """The whole-dataset half of the `pack` stage (its finalize): tokenize the kept documents, split, shuffle, and
-write the shards. See lmpipe.stages.pack.stage for the steps and lmpipe.trainer.shards for the format."""
+write the shards. See lmpipe.stages.pack.stage for the steps and lmpipe.trainer.shards for the format.
+
+The tasks (tokenize, scatter, shuffle, one per shard) read and write the stage's location through
+lmpipe.core.storage, a bucket too, so they run on any node; the driver only writes the document index and
+pack.json (in its local folder, published with the stage)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import shutil
+import io
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from loguru import logger
 
-from lmpipe.core import storage
+from lmpipe.core import slices, storage
 from lmpipe.core.ledger import write_json_atomic
 from lmpipe.core.runner import StageError
 from lmpipe.core.tasks import TaskRunner
@@ -22,9 +27,11 @@ from lmpipe.trainer.shards import SPLITS, ShardHeader, file_sha256, open_tokens,
 
 
 def tokenizer_info(cfg: PackConfig) -> TokenizerInfo:
-    tok, eos_id = load_tokenizer(cfg.tokenizer_path(), cfg.eos_token)
-    path = str(Path(cfg.tokenizer_path()).resolve())
-    return TokenizerInfo(path, file_sha256(path), tok.get_vocab_size(with_added_tokens=True), eos_id)
+    local = cfg.tokenizer_path()
+    tok, eos_id = load_tokenizer(local, cfg.eos_token)
+    # A URL stays a URL: a task on another node cannot read the driver's downloaded copy.
+    where = cfg.tokenizer if storage.is_url(cfg.tokenizer or "") else str(Path(local).resolve())
+    return TokenizerInfo(where, file_sha256(local), tok.get_vocab_size(with_added_tokens=True), eos_id)
 
 
 def _scores(ids: list[str], seed: int) -> np.ndarray:
@@ -58,6 +65,15 @@ BUCKET_BYTES = 256 << 20
 INDEX_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("n_tokens", pa.int64())])
 
 
+def _stem(path: str) -> str:
+    return str(path).rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def _local(path: str):
+    """A local path for `path`: itself, or a temporary copy of a URL while the block runs."""
+    return storage.local_copy(path) if storage.is_url(path) else contextlib.nullcontext(path)
+
+
 def scatter_part(
     tokens_bin: str,
     index_path: str,
@@ -69,40 +85,39 @@ def scatter_part(
 ) -> dict:
     """Split one tokenized part into its train and validation documents, grouped by bucket:
     out_dir/<split>/<part>.bin (tokens, buckets in order) and .parquet (id, n_tokens; row group k = bucket k)."""
-    index = pq.read_table(index_path)
+    index = slices.open_parquet(index_path).read()
     ids = index.column("id").to_pylist()
     lengths = index.column("n_tokens").to_numpy().astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    tokens = open_tokens(tokens_bin, check=False)  # written and header-checked by this stage's tokenize step
     is_val = _scores(ids, seed) < val_fraction if ids else np.zeros(0, dtype=bool)  # the split rule, per document
     if forced_val is not None:
         is_val |= np.array([i == forced_val for i in ids], dtype=bool)
     bucket = _buckets(ids, seed, n_buckets)
-    name = Path(tokens_bin).stem
+    name = _stem(tokens_bin)
     counts = {}
-    for split, mask in (("train", ~is_val), ("val", is_val)):
-        members = np.flatnonzero(mask)
-        members = members[np.argsort(bucket[members], kind="stable")]  # by bucket, part order within one
-        folder = Path(out_dir) / split
-        folder.mkdir(parents=True, exist_ok=True)
-        chunks = [tokens[starts[d] : starts[d + 1]] for d in members]
-        stream = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint32)
-        tmp_bin = folder / f"{name}.bin.tmp"
-        stream.astype(np.uint32, copy=False).tofile(tmp_bin)
-        tmp_idx = folder / f"{name}.parquet.tmp"
-        with pq.ParquetWriter(tmp_idx, INDEX_SCHEMA, compression="zstd") as writer:
+    with _local(tokens_bin) as local_bin:
+        tokens = open_tokens(local_bin, check=False)  # written and header-checked by this stage's tokenize step
+        for split, mask in (("train", ~is_val), ("val", is_val)):
+            members = np.flatnonzero(mask)
+            members = members[np.argsort(bucket[members], kind="stable")]  # by bucket, part order within one
+            folder = storage.join(out_dir, split)
+            chunks = [tokens[starts[d] : starts[d + 1]] for d in members]
+            stream = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint32)
             b_of = bucket[members]
             bounds = np.searchsorted(b_of, np.arange(n_buckets + 1))
-            for k in range(n_buckets):  # one row group per bucket, empty ones included: row group k = bucket k
-                rows = members[bounds[k] : bounds[k + 1]]
-                writer.write_table(
-                    pa.table({"id": [ids[d] for d in rows], "n_tokens": lengths[rows]}, schema=INDEX_SCHEMA)
-                )
-        offsets = np.concatenate([[0], np.cumsum(lengths[members])])[bounds]  # token offset of each bucket
-        np.save(folder / f"{name}.offsets.npy", offsets.astype(np.int64))
-        tmp_bin.replace(folder / f"{name}.bin")
-        tmp_idx.replace(folder / f"{name}.parquet")
-        counts[split] = len(members)
+            offsets = np.concatenate([[0], np.cumsum(lengths[members])])[bounds]  # token offset of each bucket
+            with storage.writing(storage.join(folder, f"{name}.offsets.npy")) as tmp, open(tmp, "wb") as f:
+                np.save(f, offsets.astype(np.int64))
+            with storage.writing(storage.join(folder, f"{name}.bin")) as tmp:
+                stream.astype(np.uint32, copy=False).tofile(tmp)
+            with storage.writing(storage.join(folder, f"{name}.parquet")) as tmp:
+                with pq.ParquetWriter(tmp, INDEX_SCHEMA, compression="zstd") as writer:
+                    for k in range(n_buckets):  # one row group per bucket, empty ones too: row group k = bucket k
+                        rows = members[bounds[k] : bounds[k + 1]]
+                        writer.write_table(
+                            pa.table({"id": [ids[d] for d in rows], "n_tokens": lengths[rows]}, schema=INDEX_SCHEMA)
+                        )
+            counts[split] = len(members)
     return counts
 
 
@@ -111,14 +126,15 @@ def shuffle_bucket(scatter_dir: str, split: str, k: int, parts: list[str], seed:
     ids: list[str] = []
     chunks: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
+    folder = storage.join(scatter_dir, split)
     for name in parts:
-        folder = Path(scatter_dir) / split
-        group = pq.ParquetFile(folder / f"{name}.parquet").read_row_group(k)
+        group = slices.open_parquet(storage.join(folder, f"{name}.parquet")).read_row_group(k)
         n = group.column("n_tokens").to_numpy().astype(np.int64)
         if not len(n):
             continue
-        lo, hi = np.load(folder / f"{name}.offsets.npy")[k : k + 2]  # this bucket's tokens in the part's file
-        piece = np.fromfile(folder / f"{name}.bin", dtype=np.uint32, count=int(hi - lo), offset=int(lo) * 4)
+        offsets = np.load(io.BytesIO(storage.read_bytes(storage.join(folder, f"{name}.offsets.npy"))))
+        lo, hi = (int(x) * 4 for x in offsets[k : k + 2])  # this bucket's tokens in the part's file: one range
+        piece = np.frombuffer(storage.read_bytes(storage.join(folder, f"{name}.bin"), lo, hi), dtype=np.uint32)
         starts = np.concatenate([[0], np.cumsum(n)])
         chunks += [piece[starts[j] : starts[j + 1]] for j in range(len(n))]
         ids += group.column("id").to_pylist()
@@ -131,63 +147,64 @@ def shuffle_bucket(scatter_dir: str, split: str, k: int, parts: list[str], seed:
     ]
     n_tokens = np.concatenate(lengths)[order] if lengths else np.zeros(0, dtype=np.int64)
     stream = np.concatenate([chunks[j] for j in order]) if len(order) else np.zeros(0, dtype=np.uint32)
-    folder = Path(out_dir) / split
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"bucket-{k:05d}.bin.tmp"
-    stream.astype(np.uint32, copy=False).tofile(tmp)
-    pq.write_table(
-        pa.table({"id": [ids[j] for j in order], "n_tokens": n_tokens}, schema=INDEX_SCHEMA),
-        folder / f"bucket-{k:05d}.parquet",
-        compression="zstd",
-    )
-    tmp.replace(folder / f"bucket-{k:05d}.bin")
+    folder = storage.join(out_dir, split)
+    with storage.writing(storage.join(folder, f"bucket-{k:05d}.parquet")) as tmp:
+        table = pa.table({"id": [ids[j] for j in order], "n_tokens": n_tokens}, schema=INDEX_SCHEMA)
+        pq.write_table(table, tmp, compression="zstd")
+    with storage.writing(storage.join(folder, f"bucket-{k:05d}.bin")) as tmp:  # last: the bucket is complete
+        stream.astype(np.uint32, copy=False).tofile(tmp)
     return {"documents": len(order), "tokens": int(n_tokens.sum())}
 
 
-def pack_shards(out: Path, cfg: PackConfig, parts: list[str], execute: TaskRunner | None = None) -> dict:
-    """Tokenize `parts` (Parquet files of the document schema, local or URLs), split, shuffle and write the shards
-    under `out`; `execute` runs the per-part and per-bucket tasks (default: one after another in this process)."""
+def pack_shards(
+    out: Path, cfg: PackConfig, parts: list[str], execute: TaskRunner | None = None, location: str | None = None
+) -> dict:
+    """Tokenize `parts` (Parquet files of the document schema, local or URLs), split, shuffle and write the shards.
+    `location` (default `out`) is the stage's folder, local or a URL: the tasks' work files go to its _pack/ and
+    the shards to its shards/; the index and pack.json are written in the local `out`/shards. `execute` runs the
+    per-part, per-bucket and per-shard tasks (default: one after another in this process)."""
     execute = execute or TaskRunner("local", 1)
+    location = str(out) if location is None else location
     info = tokenizer_info(cfg)
-    stems = [str(p).rsplit("/", 1)[-1].removesuffix(".parquet") for p in parts]
+    stems = [_stem(p) for p in parts]
     if len(set(stems)) != len(stems):  # parts of several stage folders: same names, so numbered in order
         stems = [f"{i:05d}-{s}" for i, s in enumerate(stems)]
-    tokens_dir = out / "_pack" / "tokens"
+    tokens_dir = storage.join(location, "_pack", "tokens")
+    index_files = [storage.join(tokens_dir, f"{n}.parquet") for n in stems]
     results = execute(
         tokenize_part,
-        [
-            (str(p), str(tokens_dir / f"{n}.parquet"), info, cfg.eos_token, cfg.verify_roundtrip)
-            for p, n in zip(parts, stems)
-        ],
+        [(str(p), f, info, cfg.eos_token, cfg.verify_roundtrip) for p, f in zip(parts, index_files)],
     )
     mismatches = sum(r["roundtrip_mismatches"] for r in results)
     total_docs, total_tokens = sum(r["documents"] for r in results), sum(r["tokens"] for r in results)
     if not total_docs:
         raise StageError("pack: no documents to pack")
-    names = stems
-    forced_val = _forced_validation_id(tokens_dir, names, cfg)
+    forced_val = _forced_validation_id(index_files, cfg)
     n_buckets = max(1, -(-total_tokens * 4 // BUCKET_BYTES))
-    work = out / "_pack" / "shuffle"
-    shutil.rmtree(work, ignore_errors=True)  # derived from the token files alone: redone whole, never mixed
-    scattered = work / "scatter"
+    work = storage.join(location, "_pack", "shuffle")
+    storage.remove_tree(work)  # derived from the token files alone: redone whole, never mixed
+    scattered = storage.join(work, "scatter")
     execute(
         scatter_part,
-        [(str(tokens_dir / f"{n}.bin"), str(tokens_dir / f"{n}.parquet"), str(scattered), cfg.seed, n_buckets,
-          cfg.val_fraction, forced_val) for n in names],
+        [(storage.with_suffix(f, ".bin"), f, scattered, cfg.seed, n_buckets, cfg.val_fraction, forced_val)
+         for f in index_files],
     )  # fmt: skip
-    buckets = work / "buckets"
-    jobs = [(str(scattered), split, k, names, cfg.seed, str(buckets)) for split in SPLITS for k in range(n_buckets)]
+    buckets = storage.join(work, "buckets")
+    jobs = [(scattered, split, k, stems, cfg.seed, buckets) for split in SPLITS for k in range(n_buckets)]
     execute(shuffle_bucket, jobs)
 
-    shards_out = out / "shards"
-    shards_out.mkdir(exist_ok=True)
-    for old in shards_out.glob("*-*.bin"):  # a re-run may write fewer shards: none of an older run may survive
-        old.unlink()
-    report = {split: _write_split(shards_out, split, buckets / split, n_buckets, info, cfg) for split in SPLITS}
-    shutil.rmtree(work, ignore_errors=True)
+    shards_out, shards_at = out / "shards", storage.join(location, "shards")
+    shards_out.mkdir(parents=True, exist_ok=True)
+    for old in storage.glob(storage.join(shards_at, "*-*.bin")):  # a re-run may write fewer: none may survive
+        storage.remove(old)
+    report = {
+        split: _write_split(shards_out, shards_at, split, storage.join(buckets, split), n_buckets, info, cfg, execute)
+        for split in SPLITS
+    }
+    storage.remove_tree(work)
     manifest = {
         "format": "lmpipe.trainer.shards (llm.c header v2 + ours v1, uint32 tokens)",
-        "tokenizer": cfg.tokenizer if storage.is_url(cfg.tokenizer or "") else info.path,
+        "tokenizer": info.path,
         "tokenizer_sha256": info.sha256,
         "vocab_size": info.vocab_size,
         "eos_token": cfg.eos_token,
@@ -206,14 +223,14 @@ def pack_shards(out: Path, cfg: PackConfig, parts: list[str], execute: TaskRunne
     return {"pack": manifest}
 
 
-def _forced_validation_id(tokens_dir: Path, names: list[str], cfg: PackConfig) -> str | None:
+def _forced_validation_id(index_files: list[str], cfg: PackConfig) -> str | None:
     """The one document put into validation when val_fraction > 0 but no id hashes below it (a small corpus): the
     lowest score. Streams the id column part by part and keeps two numbers and one id; the split itself is decided
     per document in scatter_part, so the driver holds nothing per document."""
     best: tuple[float, str] | None = None
     any_val, total = False, 0
-    for n in names:
-        ids = pq.read_table(tokens_dir / f"{n}.parquet", columns=["id"]).column("id").to_pylist()
+    for f in index_files:
+        ids = slices.open_parquet(f).read(columns=["id"]).column("id").to_pylist()
         if not ids:
             continue
         scores = _scores(ids, cfg.seed)
@@ -225,12 +242,27 @@ def _forced_validation_id(tokens_dir: Path, names: list[str], cfg: PackConfig) -
     return best[1] if cfg.val_fraction > 0 and not any_val and total > 1 else None
 
 
-def _write_split(shards_out: Path, split: str, buckets: Path, n_buckets: int, info, cfg) -> dict:
-    """The split's stream (its buckets in order) cut into shards of seq_len * sequences_per_shard tokens, and
-    index-<split>.parquet (id, shard, offset, n_tokens), both written bucket by bucket in bounded memory."""
+def write_shard_task(dest: str, pieces: list[tuple[str, int, int]], header: ShardHeader) -> dict:
+    """One shard: its tokens are `pieces` (bucket file, first token, count) in order, read by range."""
+    buf = np.empty(header.num_tokens, dtype=np.uint32)
+    at = 0
+    for path, first, count in pieces:
+        buf[at : at + count] = np.frombuffer(storage.read_bytes(path, first * 4, (first + count) * 4), np.uint32)
+        at += count
+    with storage.writing(dest) as tmp:
+        write_shard(tmp, buf, header)
+    return {"tokens": int(header.num_tokens)}
+
+
+def _write_split(
+    shards_out: Path, shards_at: str, split: str, buckets: str, n_buckets: int, info, cfg, execute: TaskRunner
+) -> dict:
+    """The split's stream (its buckets in order) cut into shards of seq_len * sequences_per_shard tokens, one task
+    per shard into `shards_at`; index-<split>.parquet (id, shard, offset, n_tokens) into the local `shards_out`,
+    written here bucket by bucket in bounded memory (the id column of one bucket at a time)."""
     shard_tokens = cfg.seq_len * cfg.sequences_per_shard
-    bins = [buckets / f"bucket-{k:05d}.bin" for k in range(n_buckets)]
-    sizes = [p.stat().st_size // 4 for p in bins]
+    bins = [storage.join(buckets, f"bucket-{k:05d}.bin") for k in range(n_buckets)]
+    sizes = [storage.size(p) // 4 for p in bins]
     total = int(sum(sizes))
     n_shards = max(1, -(-total // shard_tokens))
     bucket_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -241,7 +273,7 @@ def _write_split(shards_out: Path, split: str, buckets: Path, n_buckets: int, in
     ends_in_shard = np.zeros(n_shards, dtype=np.int64)
     with pq.ParquetWriter(shards_out / f"index-{split}.parquet.tmp", index_schema, compression="zstd") as writer:
         for k in range(n_buckets):
-            table = pq.read_table(buckets / f"bucket-{k:05d}.parquet")
+            table = slices.open_parquet(storage.join(buckets, f"bucket-{k:05d}.parquet")).read()
             lengths = table.column("n_tokens").to_numpy().astype(np.int64)
             starts = bucket_starts[k] + np.concatenate([[0], np.cumsum(lengths)])[:-1].astype(np.int64)
             shard_of = np.minimum(starts // shard_tokens, n_shards - 1)
@@ -256,16 +288,14 @@ def _write_split(shards_out: Path, split: str, buckets: Path, n_buckets: int, in
             )  # fmt: skip
             documents += len(lengths)
     (shards_out / f"index-{split}.parquet.tmp").replace(shards_out / f"index-{split}.parquet")
-    streams = [
-        np.memmap(p, dtype=np.uint32, mode="r") if s else np.zeros(0, dtype=np.uint32) for p, s in zip(bins, sizes)
-    ]
+    jobs = []
     for s in range(n_shards):
         lo, hi = s * shard_tokens, min((s + 1) * shard_tokens, total)
-        buf = np.empty(hi - lo, dtype=np.uint32)
-        for k in range(n_buckets):  # the buckets overlapping [lo, hi), each one contiguous copy
+        pieces = []
+        for k in range(n_buckets):  # the buckets overlapping [lo, hi), each one contiguous range
             a, b = max(bucket_starts[k], lo), min(bucket_starts[k + 1], hi)
             if a < b:
-                buf[a - lo : b - lo] = streams[k][a - bucket_starts[k] : b - bucket_starts[k]]
+                pieces.append((bins[k], int(a - bucket_starts[k]), int(b - a)))
         header = ShardHeader(
             num_tokens=hi - lo,
             num_documents=int(ends_in_shard[s]),
@@ -276,7 +306,8 @@ def _write_split(shards_out: Path, split: str, buckets: Path, n_buckets: int, in
             shard_index=s,
             tokenizer_sha256=info.sha256,
         )
-        write_shard(shards_out / shard_name(split, s), buf, header)
+        jobs.append((storage.join(shards_at, shard_name(split, s)), pieces, header))
+    execute(write_shard_task, jobs)
     return {
         "documents": documents,
         "tokens": total,

@@ -4,8 +4,8 @@ Runs through `run_stage` like every stage. The tasks pass documents through (set
 no text to learn from), so data/part-*.parquet holds exactly the documents that were packed and the accounting
 in == kept + excluded holds. `finalize` then sees the whole dataset:
 
-1. tokenizes each part file (Ray tasks when Ray is up, else in this process; HF tokenizers encodes a batch on
-   all cores) into _pack/tokens/ (see lmpipe.stages.pack.tokenize);
+1. tokenizes each part file (Ray tasks or local processes, reading and writing the stage's location, a bucket
+   too; HF tokenizers encodes a batch on all cores) into _pack/tokens/ (see lmpipe.stages.pack.tokenize);
 2. assigns each document to train or validation by a seeded hash of its id (stable when other documents
    come or go, so validation documents never leak into a later train split);
 3. shuffles each split's documents with a seeded permutation and concatenates their tokens (each followed by
@@ -20,11 +20,11 @@ document at tokenization unless `verify_roundtrip` is off). Tokens after the las
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from datatrove.data import Document
 
-from lmpipe.core.runner import RunConfig, Stage
+from lmpipe.core import storage
+from lmpipe.core.runner import RunConfig, Stage, StageFolder
 from lmpipe.core.steps import Filter
 from lmpipe.core.tasks import TaskRunner
 from lmpipe.stages.pack.config import PackConfig, check_config
@@ -48,14 +48,14 @@ def build_pack(cfg: PackConfig) -> list:
     return [PackableFilter()]
 
 
-def finalize_pack(out: Path, cfg: PackConfig, stats: dict, run: RunConfig) -> dict:
+def finalize_pack(folder: StageFolder, cfg: PackConfig, stats: dict, run: RunConfig) -> dict:
     check_config(cfg)  # a passthrough run calls no build
     if stats.get("kept_by_reference"):  # no copy: the input stage folders' parts, as this run's manifest lists
-        parts = json.loads((out / "_stage.json").read_text())["inputs"]
-    else:  # raw inputs went through the pass (PackableFilter) into this stage's own parts
-        parts = sorted(str(p) for p in out.glob("data/part-*.parquet"))
+        parts = json.loads((folder.local / "_stage.json").read_text())["inputs"]
+    else:  # raw inputs went through the pass (PackableFilter) into this stage's own parts, read where they are
+        parts = storage.glob(folder.path("data", "part-*.parquet"))
     with TaskRunner(run.executor, run.workers, run.ray_mem_per_task_gb) as execute:
-        return pack_shards(out, cfg, parts, execute)
+        return pack_shards(folder.local, cfg, parts, execute, location=folder.location)
 
 
 PACK_STAGE = Stage(

@@ -1,15 +1,18 @@
 """Tokenizing one part file of kept documents into a token file (the shard format) and a document index.
 
-Runs once per `data/part-<task>.parquet` of the pack stage, in the driver or as a Ray task. Outputs, atomically:
+Runs once per part file the pack stage reads, in a local process or as a Ray task on any node. Outputs, each
+committed whole, in the stage's location (a bucket too, lmpipe.core.storage):
 
-    _pack/tokens/part-<task>.bin       every document's tokens then EOS, in file order (lmpipe.trainer.shards format)
-    _pack/tokens/part-<task>.parquet   id, n_tokens (EOS included) per document, in the same order
+    _pack/tokens/<part>.bin       every document's tokens then EOS, in file order (lmpipe.trainer.shards format)
+    _pack/tokens/<part>.parquet   id, n_tokens (EOS included) per document, in the same order
+    _pack/tokens/<part>.json      written last: the counts and the tokenizer's sha256
 
-A re-run with the same tokenizer finds both files and does nothing.
+A re-run with the same tokenizer finds the .json and does nothing.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from loguru import logger
 
-from lmpipe.core import slices
-from lmpipe.trainer.shards import ShardHeader, read_header, write_shard
+from lmpipe.core import slices, storage
+from lmpipe.trainer.shards import ShardHeader, write_shard
 
 BATCH_DOCS = 1_000  # documents per encode_batch call (the Rust side parallelizes within a batch)
 INDEX_SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("n_tokens", pa.int64())])
@@ -31,7 +34,7 @@ class TokenizerError(ValueError):
 
 @dataclass(frozen=True)
 class TokenizerInfo:
-    path: str
+    path: str  # as configured: a local path or a URL (each task's node fetches its own copy)
     sha256: str
     vocab_size: int
     eos_id: int
@@ -53,21 +56,14 @@ def load_tokenizer(path: str, eos_token: str):
 
 
 def tokenize_part(part: str, index_file: str, info: TokenizerInfo, eos_token: str, verify: bool) -> dict:
-    """Tokenize one part file (local or a URL) into `index_file` (ids, token counts) and the .bin beside it;
-    returns {documents, tokens, roundtrip_mismatches, cached}."""
-    index_path = Path(index_file)
-    bin_path = index_path.with_suffix(".bin")
-    out_dir = index_path.parent
-    if bin_path.exists() and index_path.exists():
-        header = read_header(bin_path)
-        if header.tokenizer_sha256 == info.sha256 and header.num_documents == pq.read_metadata(index_path).num_rows:
-            return {
-                "documents": header.num_documents,
-                "tokens": header.num_tokens,
-                "roundtrip_mismatches": 0,
-                "cached": True,
-            }
-    tok, eos_id = load_tokenizer(info.path, eos_token)
+    """Tokenize one part file (local or a URL) into `index_file` (ids, token counts) and the .bin beside it
+    (local or a URL too); returns {documents, tokens, roundtrip_mismatches, cached}."""
+    bin_file, marker = storage.with_suffix(index_file, ".bin"), storage.with_suffix(index_file, ".json")
+    if storage.exists(marker):
+        done = json.loads(storage.read_bytes(marker))
+        if done["tokenizer_sha256"] == info.sha256:
+            return {k: done[k] for k in ("documents", "tokens", "roundtrip_mismatches")} | {"cached": True}
+    tok, eos_id = load_tokenizer(storage.local_file(info.path), eos_token)
     ids: list[str] = []
     lengths: list[int] = []
     chunks: list[np.ndarray] = []
@@ -98,9 +94,10 @@ def tokenize_part(part: str, index_file: str, info: TokenizerInfo, eos_token: st
         shard_index=0,
         tokenizer_sha256=info.sha256,
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_shard(bin_path, tokens, header)
-    tmp = index_path.with_name(index_path.name + ".tmp")
-    pq.write_table(pa.table({"id": ids, "n_tokens": lengths}, schema=INDEX_SCHEMA), tmp, compression="zstd")
-    tmp.replace(index_path)
-    return {"documents": len(ids), "tokens": len(tokens), "roundtrip_mismatches": mismatches, "cached": False}
+    with storage.writing(bin_file) as tmp:
+        write_shard(tmp, tokens, header)
+    with storage.writing(index_file) as tmp:
+        pq.write_table(pa.table({"id": ids, "n_tokens": lengths}, schema=INDEX_SCHEMA), tmp, compression="zstd")
+    done = {"documents": len(ids), "tokens": len(tokens), "roundtrip_mismatches": mismatches}
+    storage.write_bytes(marker, json.dumps(done | {"tokenizer_sha256": info.sha256}).encode())
+    return done | {"cached": False}

@@ -24,7 +24,7 @@ from datatrove.data import Document
 from loguru import logger
 
 from lmpipe.core import schema
-from lmpipe.core.runner import Stage
+from lmpipe.core.runner import Stage, StageFolder
 from lmpipe.core.steps import Transform
 from lmpipe.stages.pii.entities import ENTITIES
 
@@ -245,9 +245,10 @@ def build_pii(cfg: PiiConfig) -> list:
     return [PiiScrub(cfg)]
 
 
-def pii_finalize(out_dir: Path, cfg: PiiConfig, stats: dict, run=None) -> dict:
+def pii_finalize(folder: StageFolder, cfg: PiiConfig, stats: dict, run=None) -> dict:
     """Sum the per-type counts of the stage's Parquet output into stats.json (counts only, never values):
     in the text, and outside it (ids rehashed, metadata fields, URLs)."""
+    out_dir = folder.local
     import pyarrow.parquet as pq
 
     totals: Counter = Counter()

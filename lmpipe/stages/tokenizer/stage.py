@@ -10,9 +10,8 @@ those parts and writes DIR/tokenizer/ (tokenizer.json, training_config.json, dat
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from lmpipe.core.runner import Stage, StageResult
+from lmpipe.core.runner import Stage, StageFolder, StageResult
 from lmpipe.tokenizer.train import TrainConfig, train
 
 
@@ -20,7 +19,8 @@ def build_tokenizer(cfg: TrainConfig) -> list:
     return []  # no per-document step: training needs every document at once, in finalize
 
 
-def finalize_tokenizer(out: Path, cfg: TrainConfig, stats: dict, run=None) -> dict:
+def finalize_tokenizer(folder: StageFolder, cfg: TrainConfig, stats: dict, run=None) -> dict:
+    out = folder.local
     if stats.get("kept_by_reference"):  # no copy: the input stage folders' parts, as this run's manifest lists
         parts = json.loads((out / "_stage.json").read_text())["inputs"]
     else:  # raw inputs went through the pass into this stage's own parts (the folder is not complete yet)
