@@ -1,6 +1,6 @@
 """Ingest throughput with inputs and outputs in object storage vs on local disk, side by side in one run.
 
-    .venv/bin/python benches/s3_ingest.py [--mb 100] [--files 4] [--repeat 2]
+    .venv/bin/python benches/s3_ingest.py [--mb 100] [--files 4] [--repeat 2] [--stages ingest,dedup,pack]
 
 Starts a real S3 server (SeaweedFS on loopback, lmpipe.testing.s3server), writes --files JSONL.gz files holding
 about --mb MB of text (the bundled Korean and English samples repeated, real text), uploads them, then runs the
@@ -9,6 +9,10 @@ about --mb MB of text (the bundled Korean and English samples repeated, real tex
 bucket); reports MB of text per second (best run). The S3 runs include the listing, the ETag fingerprint and the
 copy of each object to a local temporary file (storage.local_copy); the S3 output the upload of every part,
 ledger, log and the manifest.
+
+With `--stages` naming dedup and/or pack, those stages then run on the ingested folders two ways, local -> local
+and s3 -> s3: with a bucket output their phase tasks read and write their work files (_dedup/, _pack/) in the
+bucket, by range, and pack's shard tasks write the shards there.
 """
 
 from __future__ import annotations
@@ -29,14 +33,18 @@ from ingest_corpus import build_corpus  # noqa: E402
 from lmpipe.catalog import STAGES  # noqa: E402
 from lmpipe.core import storage  # noqa: E402
 from lmpipe.core.runner import InputSpec, RunConfig, run_stage  # noqa: E402
+from lmpipe.stages.dedup.config import DedupConfig  # noqa: E402
 from lmpipe.stages.ingest.stage import IngestConfig  # noqa: E402
+from lmpipe.stages.pack.config import PackConfig  # noqa: E402
 from lmpipe.testing.s3server import SeaweedS3  # noqa: E402
 
+CONFIGS = {"ingest": IngestConfig, "dedup": DedupConfig, "pack": PackConfig}
 
-def timed(spec: str, out: str) -> tuple[float, dict]:
+
+def timed(spec: str, out: str, stage: str = "ingest") -> tuple[float, dict]:
     storage.remove_tree(out)
     start = time.perf_counter()
-    result = run_stage(STAGES["ingest"], IngestConfig(), [InputSpec(path=spec)], out, RunConfig(workers=1))
+    result = run_stage(STAGES[stage], CONFIGS[stage](), [InputSpec(path=spec)], out, RunConfig(workers=1))
     return time.perf_counter() - start, result.stats
 
 
@@ -45,7 +53,10 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=100)
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--stages", default="ingest", help="ingest, then optionally dedup and/or pack on its output")
     args = ap.parse_args()
+    later = [s for s in args.stages.split(",") if s != "ingest"]
+    assert all(s in ("dedup", "pack") for s in later), later
     work = Path(tempfile.mkdtemp(prefix="s3bench-"))
     corpus = work / "corpus"
     corpus.mkdir()
@@ -72,6 +83,17 @@ def main() -> None:
                 seconds, stats = timed(spec, out)
                 best[name] = min(best[name], seconds)
                 docs[name] = stats["docs_out"]
+        chained = {}  # stage -> way -> (best seconds, MB of its input, docs kept)
+        inputs = {"local -> local": str(work / "out-local"), "s3 -> s3": "s3://bench/out/ingest"}
+        for stage in later:
+            chained[stage] = {}
+            for name, spec in inputs.items():
+                out = f"{spec.rsplit('/', 1)[0]}/{stage}" if spec.startswith("s3://") else str(work / f"out-{stage}")
+                runs = [timed(spec, out, stage) for _ in range(args.repeat)]
+                stats = runs[-1][1]
+                chained[stage][name] = (min(r[0] for r in runs), stats["bytes_in"] / 1e6, stats["docs_out"])
+                inputs[name] = out
+            assert len({v[2] for v in chained[stage].values()}) == 1, chained[stage]
     assert len(set(docs.values())) == 1, docs
     on_disk = sum(f.stat().st_size for f in corpus.iterdir())
     print(
@@ -81,6 +103,12 @@ def main() -> None:
     print("|---|---:|---:|")
     for name in ways:
         print(f"| {name} | {best[name]:.1f} | {text_bytes / 1e6 / best[name]:.2f} |")
+    for stage, ways_of in chained.items():
+        print(f"\n{stage} (1 worker), on the previous stage's output; same documents kept both ways")
+        print("| input -> output | best wall s | MB of its input/s |")
+        print("|---|---:|---:|")
+        for name, (seconds, mb, _) in ways_of.items():
+            print(f"| {name} | {seconds:.1f} | {mb / seconds:.2f} |")
     shutil.rmtree(work, ignore_errors=True)
 
 
