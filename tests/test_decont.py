@@ -10,7 +10,7 @@ import pytest
 from datatrove.data import Document
 
 from lmpipe.core.readers import RecordKeys, Skip, iter_file
-from lmpipe.core.runner import InputSpec, Stage, run_stage
+from lmpipe.core.runner import InputSpec, run_stage
 from lmpipe.stages.decont import normalize as norm
 from lmpipe.stages.decont.benchmarks import BenchmarkError, discover, load_examples
 from lmpipe.stages.decont.index import IndexParams, build_index, load_index, load_or_build
@@ -18,13 +18,12 @@ from lmpipe.stages.decont.scan import Scanner
 from lmpipe.stages.decont.stage import (
     CUT_CHARS,
     DECONT_BENCHMARK_OVERLAP,
+    DECONT_STAGE,
     HIT_BENCHMARK,
     HIT_EXAMPLE,
     DecontConfig,
     DecontCut,
     DecontFilter,
-    build_decont,
-    decont_finalize,
 )
 
 BENCH = Path(__file__).resolve().parent.parent / "samples" / "benchmarks"
@@ -292,10 +291,8 @@ def test_stage_end_to_end_with_report(tmp_path, examples, corpus):
     ]
     inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out"
-    # The stage as lmpipe/catalog.py registers it (imported here directly: stages.py imports every stage).
-    stage = Stage("decont", "decontamination", DecontConfig, build_decont, finalize=decont_finalize)
     cfg = DecontConfig(benchmarks=str(BENCH), cache_dir=str(tmp_path / "cache"))
-    run_stage(stage, cfg, [InputSpec(path=str(inp))], out)
+    run_stage(DECONT_STAGE, cfg, [InputSpec(path=str(inp))], out)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["docs_in"] == len(rows) and stats["docs_out"] == len(rows) - 2
     assert (

@@ -12,6 +12,7 @@ for the same inputs and config) is not run again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
@@ -39,6 +41,7 @@ from lmpipe.core.completion import (
 from lmpipe.core.config import ConfigError
 from lmpipe.core.ledger import Ledger, merge_ledgers, write_json_atomic
 from lmpipe.core.readers import CorpusReader, InputError, InputSource, RecordKeys, file_format, resolve_inputs
+from lmpipe.core.steps import Filter, Transform
 from lmpipe.core.tasks import WorkersDiedError
 from lmpipe.core.writers import DocumentWriter, ExcludedWriter
 
@@ -74,12 +77,6 @@ class StageFolder:
     def path(self, *rel: str) -> str:
         return storage.join(self.location, *rel)
 
-    def fetch(self, rel: str) -> Path:
-        """The local copy of location/rel (a folder), downloaded when remote."""
-        if self.remote and storage.exists(self.path(rel)):
-            storage.download_tree(self.path(rel), self.local / rel)
-        return self.local / rel
-
     def publish(self, skip: tuple[str, ...] = ()) -> None:
         """Upload what driver-side work wrote in `local` (not `skip`'s top folders) when remote."""
         if self.remote:
@@ -107,11 +104,12 @@ class Stage:
     config_cls: type
     build: Callable[[Any], list[PipelineStep]]
     # Optional, runs once after all tasks, in the driver: (stage folder, config, stats, run config) -> extra stats
-    # to merge into stats.json (a stage's report.md built from its outputs, pack's shards: barrier work that runs
-    # its own tasks through lmpipe.core.tasks.TaskRunner with the run config). Must be idempotent. folder.local is
-    # always a local folder: for an object-storage output a mirror holding data/ and excluded/, and what finalize
-    # writes there is published to the bucket afterwards. Work files its tasks share go under folder.path(...),
-    # the location itself, so that those tasks can run on any node.
+    # to merge into stats.json (a stage's report.md from what its tasks tallied, see `account`; pack's shards:
+    # barrier work that runs its own tasks through lmpipe.core.tasks.TaskRunner with the run config). Must be
+    # idempotent, and must not read the stage's parts back (that grows with the corpus). folder.local is always a
+    # local folder (for an object-storage output a mirror); what finalize writes there is published to the bucket
+    # afterwards. Work files its tasks share go under folder.path(...), the location itself, so that those tasks
+    # can run on any node.
     finalize: Callable[[StageFolder, Any, dict, RunConfig], dict | None] | None = None
     # Optional, runs once before the per-document pass, in the driver, over the whole input: for stages whose
     # decision needs every document first (dedup's signature and clustering phases). Gets (config, input sources,
@@ -125,6 +123,12 @@ class Stage:
     # inputs' part files, listed by reference in its manifest (`"path"` entries), and its accounting is its
     # inputs' stats.json. Other inputs (raw files) go through the usual pass, which puts them in the schema.
     passthrough: bool = False
+    # Optional, called in the tasks for every document the stage keeps or excludes, as its writers record it:
+    # (config, document, kept, with_text, ledger) -> None. It tallies or samples into the task's ledger what the
+    # stage's report needs (lmpipe.core.ledger); finalize finds the merged result in stats["tallies"] and
+    # stats["samples"] (not written to stats.json), so no report reads the outputs back. with_text is False for
+    # an excluded document when the run keeps no excluded text: then no text may be sampled either.
+    account: Callable[[Any, Document, bool, bool, Ledger], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -234,17 +238,25 @@ def input_sources(inputs: list[InputSpec], files_per_input: list[list[str]]) -> 
 
 
 def build_pipeline(
-    stage_name: str, steps: list[PipelineStep], sources: list[InputSource], out: str | Path, run: RunConfig
+    stage_name: str,
+    steps: list[PipelineStep],
+    sources: list[InputSource],
+    out: str | Path,
+    run: RunConfig,
+    account: Callable | None = None,
 ) -> list[PipelineStep]:
-    """CorpusReader -> steps -> DocumentWriter, sharing one ledger; every filter gets its own ExcludedWriter."""
+    """CorpusReader -> steps -> DocumentWriter, sharing one ledger (steps of ours see it as `step.ledger`); every
+    filter gets its own ExcludedWriter; `account` (Stage.account bound to the config) is called by the writers."""
     ledger = Ledger()
     for i, step in enumerate(steps):
+        if isinstance(step, (Transform, Filter)):
+            step.ledger = ledger
         if isinstance(step, BaseFilter):
             step.exclusion_writer = ExcludedWriter(
-                str(out), _step_slug(step, i), stage_name, ledger, keep_text=run.keep_excluded_text
+                str(out), _step_slug(step, i), stage_name, ledger, keep_text=run.keep_excluded_text, account=account
             )
     reader = CorpusReader(sources, ledger, storage.join(out, "skipped"), label=stage_name)
-    return [reader] + steps + [DocumentWriter(str(out), ledger)]
+    return [reader] + steps + [DocumentWriter(str(out), ledger, account=account)]
 
 
 def run_stage(
@@ -302,7 +314,8 @@ def _run_locked(
     sources = input_sources(inputs, files_per_input)
     tasks = task_count(run, all_files)
     build = stage.build if stage.prepare is None else stage.prepare(cfg, sources, tasks, folder, run)
-    pipeline = build_pipeline(stage.name, build(cfg), sources, out, run)
+    account = None if stage.account is None else functools.partial(stage.account, cfg)
+    pipeline = build_pipeline(stage.name, build(cfg), sources, out, run, account)
     executor = _make_executor(pipeline, tasks, folder.path("_logs"), run)
     logger.info(f"stage {stage.name}: {len(all_files)} file(s), {tasks} task(s), {run.workers} worker(s) -> {out}")
     try:
@@ -317,12 +330,10 @@ def _run_locked(
     ledgers = [folder.path("_ledger", f"{rank:05d}.json") for rank in range(tasks)]
     stats = {"stage": stage.name, "output_dir": out, "tasks": tasks, "files": len(all_files)}
     stats |= merge_ledgers(ledgers)
-    if stage.finalize is not None:
-        if folder.remote:  # finalizers read the parts from the local mirror
-            _clear_local(folder.local, ("data", "excluded"))
-            folder.fetch("data")
-            folder.fetch("excluded")
+    if stage.finalize is not None:  # reads stats (the tasks' tallies and samples), never the parts: nothing fetched
         stats |= folder.as_location(stage.finalize(folder, cfg, stats, run) or {})
+    stats.pop("tallies")
+    stats.pop("samples")
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["config"] = asdict(cfg)
     has_excluded = bool(storage.glob(folder.path("excluded", "*.parquet")))

@@ -11,6 +11,8 @@ The contract of a step, in the order the task calls it:
 - score: the step computes its signals and stores them in the document's metadata (with a basis where a later
   run may reuse them: lmpipe.core.signals);
 - decide: `filter` / `filter_batch` return keep or (drop, reason) from those stored values only.
+- `self.ledger`: the task's Ledger (set by the runner's build_pipeline), where a step may tally or sample what
+  the stage's report needs (lmpipe.core.ledger), so that the report never re-reads the stage's outputs.
 
 Both take documents in batches of about BATCH_CHARS characters and add datatrove's counters once per batch:
 its per-document stat updates (three or four per document and step, plus a length statistic and a timer) cost
@@ -59,6 +61,7 @@ class Transform(PipelineStep):
     for batch-wise work, `transform_batch(docs)`."""
 
     type = "🔧 - TRANSFORM"
+    ledger = None  # the task's lmpipe.core.ledger.Ledger, set by build_pipeline
 
     def __init__(self, max_batch_chars: int = BATCH_CHARS, max_batch_docs: int = BATCH_DOCS):
         super().__init__()
@@ -91,6 +94,8 @@ class Filter(BaseFilter):
     (total / forwarded / dropped / dropped_<reason>, added per batch); no per-document `doc_len` statistic.
     Subclasses implement `filter(doc)` or, for batch-wise work, `filter_batch(docs)`.
     """
+
+    ledger = None  # the task's lmpipe.core.ledger.Ledger, set by build_pipeline
 
     def __init__(self, max_batch_chars: int = BATCH_CHARS, max_batch_docs: int = BATCH_DOCS):
         super().__init__(batch_size=max_batch_docs)

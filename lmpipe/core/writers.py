@@ -72,12 +72,13 @@ class ExcludedWriter:
     `keep_text=False`: rows hold id, stage, reason, bytes, source and lang; no text, no url, and `metadata_json`
     only the keys of EXCLUDED_METADATA_WITHOUT_TEXT (null when none)."""
 
-    def __init__(self, output_dir: str, step: str, stage: str, ledger: Ledger, keep_text: bool = True):
+    def __init__(self, output_dir: str, step: str, stage: str, ledger: Ledger, keep_text: bool = True, account=None):
         self.output_dir = output_dir
         self.step = step
         self.stage = stage
         self.ledger = ledger
         self.keep_text = keep_text
+        self.account = account  # Stage.account bound to its config: what the stage's report gathers
         self._file: _AtomicParquet | None = None
         self._buffer: list[Document] = []
 
@@ -94,6 +95,8 @@ class ExcludedWriter:
         doc.metadata[schema.DROP_REASON] = reason or f"{self.step}.unnamed"
         doc.metadata[schema.DROP_STAGE] = self.stage
         self.ledger.exclude(doc.metadata[schema.DROP_REASON], schema.text_bytes(doc))
+        if self.account is not None:
+            self.account(doc, False, self.keep_text, self.ledger)
         self._buffer.append(doc)
         if len(self._buffer) >= ROWS_PER_GROUP:
             self._flush()
@@ -133,18 +136,22 @@ class DocumentWriter(PipelineStep):
     name = "parquet writer"
     type = "💽 - WRITER"
 
-    def __init__(self, output_dir: str, ledger: Ledger):
+    def __init__(self, output_dir: str, ledger: Ledger, account=None):
         super().__init__()
         self.output_dir = output_dir
         self.ledger = ledger
+        self.account = account  # Stage.account bound to its config: what the stage's report gathers
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         out = _AtomicParquet(storage.join(self.output_dir, "data", f"part-{rank:05d}.parquet"), schema.DOCUMENT_SCHEMA)
         buffer: list[Document] = []
         try:
+            account = self.account
             for doc in data:
                 self.ledger.docs_out += 1
                 self.ledger.bytes_out += schema.text_bytes(doc)
+                if account is not None:
+                    account(doc, True, True, self.ledger)
                 buffer.append(doc)
                 if len(buffer) >= ROWS_PER_GROUP:
                     out.write_table(schema.documents_to_table(buffer))

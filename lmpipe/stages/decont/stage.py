@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pyarrow.parquet as pq
 from datatrove.data import Document
 from loguru import logger
 
@@ -210,35 +208,34 @@ def build_decont(cfg: DecontConfig) -> list:
 
 
 # --- report ------------------------------------------------------------------------------------------------
-def _hit_rows(out_dir: Path, cfg: DecontConfig) -> list[dict]:
-    """Documents that hit, from DIR/excluded (drop) or DIR/part-* (cut): id, metadata, text."""
-    pattern = "excluded/*.parquet" if cfg.action == "drop" else "data/part-*.parquet"
-    files = sorted(out_dir.glob(pattern))
-    rows = []
-    for f in files:
-        table = pq.read_table(f)
-        cols = set(table.column_names)
-        for r in table.to_pylist():
-            if schema.DROP_REASON in cols and r[schema.DROP_REASON] != DECONT_BENCHMARK_OVERLAP:
-                continue
-            meta = schema.excluded_metadata(r)
-            if HIT_BENCHMARK in meta:
-                rows.append({"id": r["id"], "text": r.get("text"), **meta})
-    return rows
+def decont_account(cfg: DecontConfig, doc: Document, kept: bool, with_text: bool, ledger) -> None:
+    """In the tasks: documents that hit (the excluded ones with action drop, the cut ones with action cut), per
+    benchmark, and the first `report_examples` of each benchmark (the matched window only with text kept)."""
+    meta = doc.metadata
+    if HIT_BENCHMARK not in meta or kept != (cfg.action == "cut"):
+        return
+    if not kept and meta.get(schema.DROP_REASON) != DECONT_BENCHMARK_OVERLAP:
+        return
+    ledger.tally("decont", "docs_hit")
+    for b in meta.get(HIT_BENCHMARKS) or [meta[HIT_BENCHMARK]]:
+        ledger.tally("decont.docs_hit", b)
+    example = {"id": doc.id, HIT_EXAMPLE: meta[HIT_EXAMPLE], HIT_WINDOWS: int(meta[HIT_WINDOWS])}
+    if with_text:
+        example[HIT_MATCH] = meta[HIT_MATCH]
+    ledger.sample(f"decont.examples.{meta[HIT_BENCHMARK]}", example, cfg.report_examples)
 
 
 def decont_finalize(folder: StageFolder, cfg: DecontConfig, stats: dict, run=None) -> dict:
     """Write DIR/report.md: per benchmark, examples indexed and documents hit, with a few hits to judge."""
     out_dir = folder.local
     index = get_index(cfg)
-    rows = _hit_rows(Path(out_dir), cfg)
-    docs_hit: Counter = Counter()
-    shown: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        for b in r.get(HIT_BENCHMARKS) or [r[HIT_BENCHMARK]]:
-            docs_hit[b] += 1
-        if len(shown[r[HIT_BENCHMARK]]) < cfg.report_examples:
-            shown[r[HIT_BENCHMARK]].append(r)
+    n_hit = stats["tallies"].get("decont", {}).get("docs_hit", 0)  # gathered by decont_account in the tasks
+    docs_hit = stats["tallies"].get("decont.docs_hit", {})
+    shown = {
+        name.removeprefix("decont.examples."): items[: cfg.report_examples]
+        for name, items in stats["samples"].items()
+        if name.startswith("decont.examples.")
+    }
     texts = _example_texts(cfg, {r[HIT_EXAMPLE] for rs in shown.values() for r in rs})
     p = index.params
     lines = [
@@ -249,7 +246,7 @@ def decont_finalize(folder: StageFolder, cfg: DecontConfig, stats: dict, run=Non
         + f"). Examples shorter than {p.window} units: indexed whole from {p.min_short_units} units, "
         "shorter ones not indexed (column `too short`).",
         f"Action: {cfg.action}. Documents in: {stats.get('docs_in', 0):,}; "
-        f"hit: {len(rows):,}. Index: {len(index.keys):,} window keys ({index.key}).",
+        f"hit: {n_hit:,}. Index: {len(index.keys):,} window keys ({index.key}).",
         "",
         "| benchmark | examples | indexed (windows) | indexed whole (short) | too short | windows | documents hit |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -265,7 +262,7 @@ def decont_finalize(folder: StageFolder, cfg: DecontConfig, stats: dict, run=Non
             example = texts.get(r[HIT_EXAMPLE], "").replace("\n", " ")
             lines += [
                 f"- document `{r['id']}` ({r[HIT_WINDOWS]} matching windows) matched example `{r[HIT_EXAMPLE]}`",
-                f"  - match (normalized): `{r[HIT_MATCH]}`",
+                f"  - match (normalized): `{r.get(HIT_MATCH, '(not kept: the run keeps no excluded text)')}`",
                 f"  - example: {example[:300]}{'...' if len(example) > 300 else ''}",
             ]
     (Path(out_dir) / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -279,7 +276,7 @@ def decont_finalize(folder: StageFolder, cfg: DecontConfig, stats: dict, run=Non
         }
         for name, c in index.counts.items()
     }
-    return {"decont": {"docs_hit": len(rows), "benchmarks": per}}
+    return {"decont": {"docs_hit": n_hit, "benchmarks": per}}
 
 
 def _example_texts(cfg: DecontConfig, wanted: set[str]) -> dict[str, str]:
@@ -299,4 +296,5 @@ DECONT_STAGE = Stage(
     DecontConfig,
     build_decont,
     finalize=decont_finalize,
+    account=decont_account,
 )

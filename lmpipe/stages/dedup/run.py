@@ -56,7 +56,12 @@ def prepare_dedup(cfg: DedupConfig, sources: list[InputSource], tasks: int, fold
             raise StageError(str(e)) from e
     # the report's input, read by finalize_dedup in the driver's folder (the mirror of a bucket output)
     write_json_atomic(folder.local / "_dedup" / "summary.json", summary)
-    return functools.partial(build_dedup, decisions_dir=storage.join(root, "decisions"))
+    return functools.partial(
+        build_dedup,
+        decisions_dir=storage.join(root, "decisions"),
+        example_ids=frozenset(m["id"] for c in summary["examples"] for m in c["members"]),
+        keep_removed_text=run.keep_excluded_text,
+    )
 
 
 DEDUP_STAGE = Stage(

@@ -7,7 +7,6 @@ data/part-*.parquet, excluded/ with a named reason per removed document, stats.j
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow.dataset as ds
 from datatrove.data import Document
@@ -29,9 +28,13 @@ class DedupFilter(Filter):
     name = "dedup"
     slug = "dedup"
 
-    def __init__(self, decisions_dir: str):
+    def __init__(self, decisions_dir: str, example_ids: frozenset[str] = frozenset(), keep_removed_text: bool = True):
         super().__init__()
         self.decisions_dir = decisions_dir
+        # the members of the report's example clusters: their texts go to the ledger (the report's exact Jaccard),
+        # a removed one's only when the run keeps excluded text
+        self.example_ids = example_ids
+        self.keep_removed_text = keep_removed_text
         self._decisions: dict[int, tuple[str, str, str, str | None]] = {}
         self._ordinal = 0
 
@@ -60,14 +63,22 @@ class DedupFilter(Filter):
             )
         doc.metadata[schema.DEDUP_CLUSTER] = cluster
         doc.metadata[schema.DEDUP_KEPT_ID] = kept_id
+        if doc_id in self.example_ids and self.ledger is not None and (reason is None or self.keep_removed_text):
+            self.ledger.sample("dedup.example_texts", [doc_id, doc.text], len(self.example_ids))
         return True if reason is None else (False, reason)
 
 
-def build_dedup(cfg: DedupConfig, decisions_dir: str | None = None) -> list:
-    """Steps of phase 3. `prepare_dedup` binds `decisions_dir` after phases 1-2; without it there is nothing to apply."""
+def build_dedup(
+    cfg: DedupConfig,
+    decisions_dir: str | None = None,
+    example_ids: frozenset[str] = frozenset(),
+    keep_removed_text: bool = True,
+) -> list:
+    """Steps of phase 3. `prepare_dedup` binds `decisions_dir` (and the report's example members) after phases
+    1-2; without it there is nothing to apply."""
     if decisions_dir is None:
         raise StageError("dedup's filter needs the decisions of phases 1-2: run the stage through run_stage")
-    return [DedupFilter(decisions_dir)]
+    return [DedupFilter(decisions_dir, example_ids, keep_removed_text)]
 
 
 # --- report ---------------------------------------------------------------------------------------------------
@@ -80,7 +91,7 @@ def finalize_dedup(folder: StageFolder, cfg: DedupConfig, stats: dict, run=None)
     if not summary_path.exists():
         return {}
     summary = json.loads(summary_path.read_text())
-    texts = _texts_of(out, {m["id"] for c in summary["examples"] for m in c["members"]})
+    texts = dict(stats["samples"].get("dedup.example_texts", []))  # gathered by DedupFilter in the tasks
     for example in summary["examples"]:
         kept_text = texts.get(example["kept_id"])
         for m in example["members"]:
@@ -91,19 +102,6 @@ def finalize_dedup(folder: StageFolder, cfg: DedupConfig, stats: dict, run=None)
                 m["exact_jaccard"] = exact_jaccard(kept_text, other, cfg.shingle, cfg.shingle_size)
     (out / "report.md").write_text(_report(summary, stats, cfg), encoding="utf-8")
     return {"dedup": {k: v for k, v in summary.items() if k != "examples"}}
-
-
-def _texts_of(out: Path, ids: set[str]) -> dict[str, str]:
-    files = [str(p) for p in out.glob("data/part-*.parquet")] + [str(p) for p in (out / "excluded").glob("*.parquet")]
-    if not ids or not files:
-        return {}
-    texts = {}
-    for f in files:
-        table = ds.dataset(f, format="parquet").to_table(columns=["id", "text"], filter=ds.field("id").isin(list(ids)))
-        for i, t in zip(table["id"].to_pylist(), table["text"].to_pylist()):
-            if t is not None:
-                texts[i] = t
-    return texts
 
 
 def _report(summary: dict, stats: dict, cfg: DedupConfig) -> str:

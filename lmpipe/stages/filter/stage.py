@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
-import pyarrow.parquet as pq
 from datatrove.data import Document
 
 from lmpipe.core import schema
@@ -99,37 +97,47 @@ def _lang_of(metadata: dict) -> str:
     return metadata.get(RULES_LANG) or metadata.get(schema.LANG) or "unknown"
 
 
-def _kept_langs(out_dir: Path) -> Counter:
-    counts: Counter = Counter()
-    for path in sorted(out_dir.glob("data/part-*.parquet")):
-        table = pq.read_table(path, columns=[schema.LANG, "metadata_json"])
-        for lang, meta in zip(table.column(schema.LANG).to_pylist(), table.column("metadata_json").to_pylist()):
-            m = orjson.loads(meta) if meta else {}
-            counts[m.get(RULES_LANG) or lang or "unknown"] += 1
-    return counts
-
-
-def _excluded(out_dir: Path):
-    for path in sorted((out_dir / "excluded").glob("*.parquet")):
-        columns = ["id", schema.DROP_REASON, *schema.EXCLUDED_COLUMN_KEYS, "text", "metadata_json"]
-        table = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
-        yield from table.to_pylist()
+def filter_account(cfg: FilterConfig, doc: Document, kept: bool, with_text: bool, ledger) -> None:
+    """In the tasks: kept and removed documents per rule language (and reason), and the first REPORT_EXAMPLES
+    removed documents of each reason: their signals, and their id and text only with cfg.report_examples."""
+    lang = _lang_of(doc.metadata)
+    if kept:
+        ledger.tally("filter.kept_by_lang", lang)
+        return
+    reason = doc.metadata[schema.DROP_REASON]
+    ledger.tally(f"filter.removed.{lang}", reason)
+    name = f"filter.examples.{reason}"
+    if not ledger.has_room(name, REPORT_EXAMPLES):
+        return
+    family = reason.split(".")[0] + "."
+    signals = {k: v for k, v in doc.metadata.items() if k.startswith(family) or k == URL_MATCH}
+    if not with_text:  # the run keeps no excluded text: no string signal (a matched URL) either
+        signals = {k: v for k, v in signals.items() if not isinstance(v, str)}
+    # through orjson as the excluded rows are written (numpy numbers become plain ones)
+    example = {
+        "lang": lang,
+        "signals": orjson.loads(orjson.dumps(signals, option=orjson.OPT_SERIALIZE_NUMPY, default=str)),
+    }
+    if cfg.report_examples:
+        example |= {"id": doc.id, "text": doc.text[: EXAMPLE_CHARS + 1] if with_text else None}
+    ledger.sample(name, example, REPORT_EXAMPLES)
 
 
 def filter_finalize(folder: StageFolder, cfg: FilterConfig, stats: dict, run=None) -> dict:
     """Writes DIR/report.md: share of documents removed per reason and language, 3 examples per reason (their
     signals only, unless FilterConfig.report_examples: then also their ids and text)."""
     out_dir = folder.local
-    kept = _kept_langs(out_dir)
+    tallies, samples = stats["tallies"], stats["samples"]  # gathered by filter_account in the tasks
+    kept = Counter(tallies.get("filter.kept_by_lang", {}))
     removed: dict[str, Counter] = defaultdict(Counter)  # lang -> reason -> documents
-    examples: dict[str, list[dict]] = defaultdict(list)
-    for row in _excluded(out_dir):
-        meta = schema.excluded_metadata(row)
-        lang = _lang_of(meta)
-        reason = row[schema.DROP_REASON]
-        removed[lang][reason] += 1
-        if len(examples[reason]) < REPORT_EXAMPLES:
-            examples[reason].append({"id": row["id"], "lang": lang, "text": row["text"], "meta": meta})
+    for name, counts in tallies.items():
+        if name.startswith("filter.removed."):
+            removed[name.removeprefix("filter.removed.")].update(counts)
+    examples = {
+        name.removeprefix("filter.examples."): items[:REPORT_EXAMPLES]  # task order: as the excluded files sort
+        for name, items in samples.items()
+        if name.startswith("filter.examples.")
+    }
     langs = sorted(set(kept) | set(removed))
     totals = {lang: kept[lang] + sum(removed[lang].values()) for lang in langs}
     reasons = sorted({r for c in removed.values() for r in c})
@@ -156,10 +164,8 @@ def filter_finalize(folder: StageFolder, cfg: FilterConfig, stats: dict, run=Non
         ]
     for reason in reasons:
         lines += [f"### `{reason}`", ""]
-        for ex in examples[reason]:
-            family = reason.split(".")[0] + "."
-            signals = {k: v for k, v in ex["meta"].items() if k.startswith(family) or k == URL_MATCH}
-            signals_md = f"signals: `{json.dumps(signals, ensure_ascii=False)}`"
+        for ex in examples.get(reason, []):
+            signals_md = f"signals: `{json.dumps(ex['signals'], ensure_ascii=False)}`"
             if not cfg.report_examples:
                 lines.append(f"- ({ex['lang']}) {signals_md}")
                 continue
@@ -184,4 +190,5 @@ FILTER_STAGE = Stage(
     FilterConfig,
     build_filter,
     finalize=filter_finalize,
+    account=filter_account,
 )

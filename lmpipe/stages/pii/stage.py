@@ -16,10 +16,8 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
-import orjson
 from datatrove.data import Document
 from loguru import logger
 
@@ -245,39 +243,42 @@ def build_pii(cfg: PiiConfig) -> list:
     return [PiiScrub(cfg)]
 
 
-def pii_finalize(folder: StageFolder, cfg: PiiConfig, stats: dict, run=None) -> dict:
-    """Sum the per-type counts of the stage's Parquet output into stats.json (counts only, never values):
-    in the text, and outside it (ids rehashed, metadata fields, URLs)."""
-    out_dir = folder.local
-    import pyarrow.parquet as pq
+def pii_account(cfg: PiiConfig, doc: Document, kept: bool, with_text: bool, ledger) -> None:
+    """In the tasks: the per-type counts of every kept document (counts only, never values) into the ledger."""
+    if not kept:
+        return
+    counts = doc.metadata.get(PII_COUNTS)
+    if counts:
+        ledger.tally("pii", "docs_with_pii")
+        for entity, n in counts.items():
+            ledger.tally("pii.replacements", entity, n)
+    outside = doc.metadata.get(PII_OUTSIDE)
+    if outside:
+        ledger.tally("pii", "docs_outside")
+        ledger.tally("pii", "ids_rehashed", int("id" in outside))
+        for where, per_entity in outside.items():
+            for entity, n in per_entity.items():
+                ledger.tally(f"pii.outside.{where}", entity, n)
 
-    totals: Counter = Counter()
-    outside: dict[str, Counter] = {"id": Counter(), "metadata": Counter(), "url": Counter()}
-    docs_with_pii = docs_outside = ids_rehashed = 0
-    for part in sorted(Path(out_dir).glob("data/part-*.parquet")):
-        for value in pq.read_table(part, columns=["metadata_json"]).column("metadata_json").to_pylist():
-            if not value:
-                continue
-            meta = orjson.loads(value)
-            counts = meta.get(PII_COUNTS)
-            if counts:
-                docs_with_pii += 1
-                totals.update(counts)
-            if meta.get(PII_OUTSIDE):
-                docs_outside += 1
-                ids_rehashed += "id" in meta[PII_OUTSIDE]
-                for where, per_entity in meta[PII_OUTSIDE].items():
-                    outside.setdefault(where, Counter()).update(per_entity)
+
+def pii_finalize(folder: StageFolder, cfg: PiiConfig, stats: dict, run=None) -> dict:
+    """The tasks' per-type counts (pii_account), summed, into stats.json: in the text, and outside it (ids
+    rehashed, metadata fields, URLs)."""
+    tallies = stats["tallies"]
+    docs = tallies.get("pii", {})
+    totals = tallies.get("pii.replacements", {})
+    outside = {"id": {}, "metadata": {}, "url": {}}
+    outside |= {name.removeprefix("pii.outside."): c for name, c in tallies.items() if name.startswith("pii.outside.")}
     n_outside = sum(sum(c.values()) for c in outside.values())
     logger.info(
-        f"pii: {sum(totals.values()):,} replacements in {docs_with_pii:,} documents; "
-        f"{n_outside:,} outside the text (ids, metadata, URLs) in {docs_outside:,} documents"
+        f"pii: {sum(totals.values()):,} replacements in {docs.get('docs_with_pii', 0):,} documents; "
+        f"{n_outside:,} outside the text (ids, metadata, URLs) in {docs.get('docs_outside', 0):,} documents"
     )
     return {
-        "pii": {"docs_with_pii": docs_with_pii, "replacements": dict(sorted(totals.items()))},
+        "pii": {"docs_with_pii": docs.get("docs_with_pii", 0), "replacements": dict(sorted(totals.items()))},
         "pii_outside_text": {
-            "docs": docs_outside,
-            "ids_rehashed": ids_rehashed,
+            "docs": docs.get("docs_outside", 0),
+            "ids_rehashed": docs.get("ids_rehashed", 0),
             **{where: dict(sorted(c.items())) for where, c in outside.items()},
         },
     }
@@ -289,4 +290,5 @@ PII_STAGE = Stage(
     PiiConfig,
     build_pii,
     finalize=pii_finalize,
+    account=pii_account,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from lmpipe.core import storage
 from lmpipe.core.runner import Stage, StageFolder, StageResult
 from lmpipe.tokenizer.train import TrainConfig, train
 
@@ -23,8 +24,8 @@ def finalize_tokenizer(folder: StageFolder, cfg: TrainConfig, stats: dict, run=N
     out = folder.local
     if stats.get("kept_by_reference"):  # no copy: the input stage folders' parts, as this run's manifest lists
         parts = json.loads((out / "_stage.json").read_text())["inputs"]
-    else:  # raw inputs went through the pass into this stage's own parts (the folder is not complete yet)
-        parts = sorted(str(p) for p in (out / "data").glob("part-*.parquet"))
+    else:  # raw inputs went through the pass into this stage's own parts (not complete yet), read where they are
+        parts = storage.glob(folder.path("data", "part-*.parquet"))
     result = train(parts, out / "tokenizer", cfg)
     keep = ("vocab_size", "training_bytes", "train_seconds", "gb_per_hour", "peak_rss_mb", "documents_used")
     return {"tokenizer": {"path": str(out / "tokenizer" / "tokenizer.json")} | {k: result[k] for k in keep}}
