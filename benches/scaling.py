@@ -143,10 +143,13 @@ def run_job(corpus: Path, out: Path, workers: int, env_extra: dict) -> dict:
     log = open(out.parent / f"{out.name}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     driver_peak = other_peak = 0
+    other_what = ""
     while proc.poll() is None:
         tree = _rss_tree(proc.pid)
         driver_peak = max(driver_peak, tree.pop(proc.pid, 0))
-        other_peak = max([other_peak, *tree.values()])
+        for pid, rss in tree.items():
+            if rss > other_peak:  # which process: a Ray worker's title names its task ("ray::filter:3")
+                other_peak, other_what = rss, _title(pid)
         time.sleep(0.5)
     wall = time.perf_counter() - start
     log.close()
@@ -158,7 +161,14 @@ def run_job(corpus: Path, out: Path, workers: int, env_extra: dict) -> dict:
         stages[s["stage"]] = s["wall_seconds"]
         bytes_in[s["stage"]] = s["bytes_in"]
     return {"wall": wall, "stages": stages, "bytes_in": bytes_in, "driver_peak_mb": driver_peak / 1e6,
-            "other_peak_mb": other_peak / 1e6}  # fmt: skip
+            "other_peak_mb": other_peak / 1e6, "other_peak_process": other_what}  # fmt: skip
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:80].strip()
+    except OSError:
+        return "?"
 
 
 def _free_port() -> int:
@@ -244,6 +254,8 @@ def size_series(shared: Path, sizes: list[float], workers: int, parts: int) -> N
         cells = " | ".join(f"{r['bytes_in'][n] / 1e6 / max(r['stages'][n], 1e-9) / workers:.2f}" for n in names)
         print(f"| {r['total'] / 1e6:.0f} | {r['wall']:.0f} | {r['total'] / 1e6 / r['wall'] / workers:.2f} | "
               f"{outside:.0f} | {r['driver_peak_mb']:.0f} | {r['other_peak_mb']:.0f} | {cells} |")  # fmt: skip
+    for r in rows:
+        print(f"largest other process at {r['total'] / 1e6:.0f} MB: {r.get('other_peak_process', '?')}")
 
 
 if __name__ == "__main__":
