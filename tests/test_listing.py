@@ -1,6 +1,5 @@
 """Which files an input names: hidden and `_` names count only below the input folder; duplicates are refused."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -93,16 +92,15 @@ def test_duplicates_refused_with_clear_error(tmp_path):
         resolve_inputs([tmp_path / "corpus", tmp_path / "corpus"])
 
 
-def test_duplicate_check_is_linear(tmp_path):
-    """20,000 files named twice (40,000 entries): the old per-file files.count() took tens of seconds on this."""
+def test_duplicates_among_many_files_are_named_and_counted(tmp_path):
+    """20,000 files named twice (40,000 entries): the first duplicate named, the rest counted. (Its cost, linear
+    since the per-file files.count() went, is measured by benches/listing.py, not timed here.)"""
     root = tmp_path / "many"
     for d in range(100):
         (root / f"{d:02d}").mkdir(parents=True)
         for i in range(200):
             (root / f"{d:02d}" / f"{i:03d}.warc.gz").write_bytes(b"")
-    start = time.perf_counter()
     found = resolve_inputs([root])
     assert len(found) == 20_000 and found == sorted(found)
     with pytest.raises(InputError, match=r"more than once: .*00/000\.warc\.gz \(and 19999 more\)"):
         resolve_inputs([root, root])
-    assert time.perf_counter() - start < 5
