@@ -195,3 +195,22 @@ def test_bucketed_shuffle_in_bounded_memory_is_exact_and_task_independent(sample
         assert (tmp_path / "a" / "shards" / f"{s}-00000.bin").read_bytes() == (
             tmp_path / "b" / "shards" / f"{s}-00000.bin"
         ).read_bytes()
+
+
+def test_roundtrip_mismatches_are_counted_and_kept_across_a_resumed_run(tmp_path):
+    """A tokenizer that lower-cases cannot give back a text with capitals: each such document is one mismatch;
+    the per-part result files keep the count, so a re-run that reuses the token files reports the same."""
+    spec = json.loads(TOKENIZER.read_text())
+    spec["normalizer"] = {"type": "Lowercase"}
+    lower = tmp_path / "lower.json"
+    lower.write_text(json.dumps(spec))
+    samples = Path(__file__).parent.parent / "samples"
+    first = pack(samples, tmp_path / "out", tokenizer=str(lower))
+    texts = kept_texts(tmp_path / "out")
+    expected = sum(t != t.lower() for t in texts.values())
+    assert first["pack"]["roundtrip_mismatches"] == expected > 0
+    tokens = {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "_pack" / "tokens").glob("*.bin")}
+    (tmp_path / "out" / "_stage.json").unlink()  # an interrupted run: the stage runs again over its token files
+    again = pack(samples, tmp_path / "out", tokenizer=str(lower))
+    assert tokens and {p: p.stat().st_mtime_ns for p in tokens} == tokens  # reused, not tokenized again
+    assert again["pack"]["roundtrip_mismatches"] == expected
