@@ -159,6 +159,10 @@ def signatures(hash_lists: Sequence[np.ndarray], num_perm: int, seed: int) -> np
     ones in blocks, so per-document Python overhead stays small either way."""
     a, b = permutations(num_perm, seed)
     block_rows = _block_rows(num_perm)
+    # A minimum over a document's distinct shingles is the minimum over all of them: repeats (a fifth of the
+    # char 4-grams of the scaling corpus) cost num_perm multiply-adds each for nothing; np.unique's sort is
+    # cheaper (28% less CPU for the same signatures, measured on 6 MB of real text).
+    hash_lists = [np.unique(hv) for hv in hash_lists]
     out = np.full((len(hash_lists), num_perm), EMPTY, dtype=np.uint32)
     with np.errstate(over="ignore"):
         batch: list[int] = []
