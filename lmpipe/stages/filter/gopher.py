@@ -109,72 +109,85 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def word_ids(words: list[str]) -> tuple[np.ndarray, int]:
-    """Each word as an int (ids in first-occurrence order) and the number of distinct words: n-grams of ints hash
-    and compare far faster than tuples of strings (Counter over string tuples was the filter stage's top cost)."""
-    index = {w: i for i, w in enumerate(dict.fromkeys(words))}  # first-occurrence order, built in C
-    seq = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
-    return seq, len(index)
+TOP_NS = (2, 3, 4)  # top n-gram rules
+DUP_NS = range(5, 11)  # duplicated n-gram rules
+_WIDTH = max(*TOP_NS, DUP_NS[0])  # every rule's n-grams are prefixes of the _WIDTH words from a position
 
 
-def _gram_keys(seq: np.ndarray, vocab: int, n: int) -> np.ndarray:
-    """One array row per n-gram position: a single int64 key when vocab**n fits, else the n ids as columns."""
-    m = len(seq) - n + 1
-    if vocab**n < 2**62:
-        keys = seq[:m].copy()
-        for j in range(1, n):
-            keys = keys * vocab + seq[j : j + m]
-        return keys
-    return np.lib.stride_tricks.sliding_window_view(seq, n)
+def _sorted_positions(words: list[str]) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
+    """Word positions sorted by the _WIDTH words from there, so that equal n-grams (n <= _WIDTH) are runs: one sort
+    for all the rules (a np.unique per n and rule was the stage's top cost after MeCab, mostly numpy's per-call
+    work on documents of a few hundred words). Returns (order, breaks, ids): breaks[n][k] says whether sorted
+    positions k and k+1 start different n-grams; ids are the words as ints (the position where each first occurs).
 
-
-def _unique(keys: np.ndarray, **kw):
-    return np.unique(keys, axis=0 if keys.ndim == 2 else None, **kw)
-
-
-def top_ngram_chars(words: list[str], n: int, ids: tuple[np.ndarray, int] | None = None) -> int:
-    """Characters covered by the most frequent n-gram (joined with spaces) times its count; 0 if no n-gram repeats.
-
-    datatrove counts the top n-gram even when it occurs once, which drops every short text (a 30-character review's
-    first 2-gram covers 20% of it); Gopher's rule is about repetition, so a single occurrence counts 0 here.
-    Ties go to the n-gram seen first, as `Counter.most_common(1)` over the n-grams in text order does.
+    Past the last word come sentinels (ids no word has, each once), so a position too near the end for an n-gram
+    starts one that is unique and never counts as a repeat.
     """
-    if len(words) < n:
-        return 0
-    seq, vocab = ids if ids is not None else word_ids(words)
-    _, first, counts = _unique(_gram_keys(seq, vocab, n), return_index=True, return_counts=True)
-    count = int(counts.max())
-    if count < 2:
-        return 0
-    i = int(first[counts == count].min())
-    return (sum(len(w) for w in words[i : i + n]) + n - 1) * count
+    m = len(words)
+    first: dict[str, int] = {}
+    ids = np.array(list(map(first.setdefault, words, range(m))), dtype=np.int64)
+    padded = np.concatenate([ids, np.arange(m, m + _WIDTH - 1)])
+    base = m + _WIDTH - 1
+    if base**_WIDTH < 2**63:  # one int64 key per position (documents up to about 6,200 words)
+        keys = padded[:m].copy()
+        for j in range(1, _WIDTH):
+            keys = keys * base + padded[j : j + m]
+        order = keys.argsort()
+        ranked = keys[order]
+        prefixes = {n: ranked // base ** (_WIDTH - n) for n in range(2, _WIDTH + 1)}
+        return order, {n: p[1:] != p[:-1] for n, p in prefixes.items()}, ids
+    windows = np.lib.stride_tricks.sliding_window_view(padded, _WIDTH)
+    order = np.lexsort(windows.T[::-1])
+    ranked = windows[order]
+    differ = np.logical_or.accumulate(ranked[1:] != ranked[:-1], axis=1)  # column n-1: in the first n words
+    return order, {n: differ[:, n - 1] for n in range(2, _WIDTH + 1)}, ids
 
 
-def duplicate_ngram_chars(
-    words: list[str], ns: range = range(5, 11), ids: tuple[np.ndarray, int] | None = None
-) -> dict[int, int]:
-    """For each n in `ns`: characters in n-grams already seen earlier (joined without spaces), jumping past each
-    repeat; the result of datatrove's find_all_duplicate, computed faster.
+def repeated_ngram_chars(words: list[str]) -> tuple[dict[int, int], dict[int, int]]:
+    """({n: top n-gram characters} for TOP_NS, {n: duplicated n-gram characters} for DUP_NS).
 
-    An n-gram (n >= ns[0]) can repeat only where its first ns[0] words repeat. datatrove's scan steps by one word
-    over every other position and nothing seen there can match later, so the scan jumps from candidate to
-    candidate: a few percent of the positions of real text.
+    Top n-gram: characters covered by the most frequent n-gram (joined with spaces) times its count; 0 if no
+    n-gram repeats. datatrove counts the top n-gram even when it occurs once, which drops every short text (a
+    30-character review's first 2-gram covers 20% of it); Gopher's rule is about repetition, so a single
+    occurrence counts 0 here. Ties go to the n-gram seen first, as `Counter.most_common(1)` over the n-grams in
+    text order does.
+
+    Duplicated n-grams: characters in n-grams already seen earlier (joined without spaces), jumping past each
+    repeat: the result of datatrove's find_all_duplicate, computed faster. An n-gram (n >= DUP_NS[0]) can repeat
+    only where its first DUP_NS[0] words repeat. datatrove's scan steps by one word over every other position and
+    nothing seen there can match later, so the scan jumps from candidate to candidate: a few percent of the
+    positions of real text.
     """
-    out = dict.fromkeys(ns, 0)
-    n0 = ns[0]
-    if len(words) <= n0:
-        return out
-    seq_arr, vocab = ids if ids is not None else word_ids(words)
-    _, inverse, counts = _unique(_gram_keys(seq_arr, vocab, n0), return_inverse=True, return_counts=True)
-    if counts.max() < 2:
-        return out
-    candidates = np.flatnonzero(counts[inverse.reshape(-1)] > 1).tolist()
-    seq = seq_arr.tolist()
+    top, dup = dict.fromkeys(TOP_NS, 0), dict.fromkeys(DUP_NS, 0)
+    m = len(words)
+    if m < 2:
+        return top, dup
+    order, breaks, ids = _sorted_positions(words)
+
+    def runs(n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where each run of equal n-grams starts in `order`, and its length."""
+        starts = np.concatenate(([0], np.flatnonzero(breaks[n]) + 1))
+        return starts, np.diff(starts, append=m)
+
+    for n in TOP_NS:
+        starts, counts = runs(n)
+        count = int(counts.max())
+        if count < 2:
+            break  # no longer n-gram repeats either
+        i = int(np.minimum.reduceat(order, starts)[counts == count].min())  # the first-seen of the top n-grams
+        top[n] = (sum(map(len, words[i : i + n])) + n - 1) * count
+
+    starts, counts = runs(DUP_NS[0])
+    repeated = counts > 1
+    if not repeated.any():
+        return top, dup
+    candidates = np.sort(order[np.repeat(repeated, counts)]).tolist()
+    seq = ids.tolist()
     prefix = [0, *accumulate(map(len, words))]
-    for n in ns:
+    for n in DUP_NS:
         seen: set[tuple[int, ...]] = set()
         chars = i = k = 0
-        last = len(seq) - n
+        last = m - n
         while True:
             k = bisect_left(candidates, i, k)
             if k == len(candidates) or candidates[k] > last:
@@ -187,8 +200,8 @@ def duplicate_ngram_chars(
             else:
                 seen.add(gram)
                 i += 1
-        out[n] = chars
-    return out
+        dup[n] = chars
+    return top, dup
 
 
 class GopherRepetitionFilter(RuleFilter):
@@ -212,11 +225,10 @@ class GopherRepetitionFilter(RuleFilter):
             "dup_line_ratio": dup_lines / len(lines),
             "dup_line_char_ratio": dup_line_chars / n_chars,
         }
-        words = v.words
-        ids = word_ids(words)
-        for n in (2, 3, 4):
-            s[f"top_{n}gram_char_ratio"] = top_ngram_chars(words, n, ids) / n_chars
-        for n, chars in duplicate_ngram_chars(words, ids=ids).items():
+        top, dup = repeated_ngram_chars(v.words)
+        for n, chars in top.items():
+            s[f"top_{n}gram_char_ratio"] = chars / n_chars
+        for n, chars in dup.items():
             s[f"dup_{n}gram_char_ratio"] = chars / n_chars
         return s
 
@@ -230,10 +242,10 @@ class GopherRepetitionFilter(RuleFilter):
             return REPETITION_DUP_LINES
         if above(s["dup_line_char_ratio"], r.max_dup_line_char_ratio):
             return REPETITION_DUP_LINE_CHARS
-        for n in (2, 3, 4):
+        for n in TOP_NS:
             if above(s[f"top_{n}gram_char_ratio"], getattr(r, f"max_top_{n}gram_char_ratio")):
                 return REPETITION_TOP_NGRAM
-        for n in range(5, 11):
+        for n in DUP_NS:
             if above(s[f"dup_{n}gram_char_ratio"], getattr(r, f"max_dup_{n}gram_char_ratio")):
                 return REPETITION_DUP_NGRAMS
         return None
