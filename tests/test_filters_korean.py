@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import sys
 
@@ -143,6 +144,22 @@ def test_hangul_ratio():
     assert W.hangul_ratio("대한민국") == 1.0
     assert W.hangul_ratio("대한민국 Korea") == pytest.approx(4 / 9)
     assert W.hangul_ratio("1234 !!") == 0.0
+
+
+def test_hangul_ratio_counts_as_the_regexes_do():
+    # hangul_ratio counts through a per-code-point table built from the regexes that counted before; every plane
+    # (surrogates included) and random mixes must give what counting with them gives
+    from lmpipe.text.korean import _NON_HANGUL, _NON_LETTERS
+
+    def by_regex(text):
+        letters = len(_NON_LETTERS.sub("", text))
+        return len(_NON_HANGUL.sub("", text)) / letters if letters else 0.0
+
+    rng = random.Random(3)
+    planes = ["".join(map(chr, range(p << 16, (p + 1) << 16, 7))) for p in range(17)]
+    mixes = ["".join(rng.choice(planes[0] + "가a1 _\n") for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    for text in [*planes, *mixes, "", "\ud800가"]:
+        assert W.hangul_ratio(text) == by_regex(text), repr(text[:20])
 
 
 def test_datatrove_normalization_decomposes_hangul_and_we_do_not_use_it():
