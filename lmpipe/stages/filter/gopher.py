@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Callable
 from itertools import accumulate
 
 import numpy as np
@@ -114,19 +115,21 @@ DUP_NS = range(5, 11)  # duplicated n-gram rules
 _WIDTH = max(*TOP_NS, DUP_NS[0])  # every rule's n-grams are prefixes of the _WIDTH words from a position
 
 
-def _sorted_positions(words: list[str]) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
+def _sorted_positions(words: list[str]) -> tuple[np.ndarray, Callable[[int], np.ndarray], np.ndarray]:
     """Word positions sorted by the _WIDTH words from there, so that equal n-grams (n <= _WIDTH) are runs: one sort
     for all the rules (a np.unique per n and rule was the stage's top cost after MeCab, mostly numpy's per-call
-    work on documents of a few hundred words). Returns (order, breaks, ids): breaks[n][k] says whether sorted
-    positions k and k+1 start different n-grams; ids are the words as ints (the position where each first occurs).
+    work on documents of a few hundred words). Returns (order, bounds, ids): bounds(n) are the indices into
+    `order` where runs of equal n-grams start, then len(words); ids are the words as ints (the position where each
+    first occurs).
 
     Past the last word come sentinels (ids no word has, each once), so a position too near the end for an n-gram
     starts one that is unique and never counts as a repeat.
     """
     m = len(words)
     first: dict[str, int] = {}
-    ids = np.array(list(map(first.setdefault, words, range(m))), dtype=np.int64)
+    ids = np.fromiter(map(first.setdefault, words, range(m)), dtype=np.int64, count=m)
     padded = np.concatenate([ids, np.arange(m, m + _WIDTH - 1)])
+    edges = np.ones(m + 1, dtype=bool)  # edges[k]: sorted positions k-1 and k start different n-grams
     base = m + _WIDTH - 1
     if base**_WIDTH < 2**63:  # one int64 key per position (documents up to about 6,200 words)
         keys = padded[:m].copy()
@@ -134,13 +137,23 @@ def _sorted_positions(words: list[str]) -> tuple[np.ndarray, dict[int, np.ndarra
             keys = keys * base + padded[j : j + m]
         order = keys.argsort()
         ranked = keys[order]
-        prefixes = {n: ranked // base ** (_WIDTH - n) for n in range(2, _WIDTH + 1)}
-        return order, {n: p[1:] != p[:-1] for n, p in prefixes.items()}, ids
+
+        def bounds(n: int) -> np.ndarray:
+            prefix = ranked // base ** (_WIDTH - n)  # the key of the first n words
+            np.not_equal(prefix[1:], prefix[:-1], out=edges[1:-1])
+            return np.flatnonzero(edges)
+
+        return order, bounds, ids
     windows = np.lib.stride_tricks.sliding_window_view(padded, _WIDTH)
     order = np.lexsort(windows.T[::-1])
-    ranked = windows[order]
-    differ = np.logical_or.accumulate(ranked[1:] != ranked[:-1], axis=1)  # column n-1: in the first n words
-    return order, {n: differ[:, n - 1] for n in range(2, _WIDTH + 1)}, ids
+    rows = windows[order]
+    differ = np.logical_or.accumulate(rows[1:] != rows[:-1], axis=1)  # column n-1: in the first n words
+
+    def bounds(n: int) -> np.ndarray:
+        edges[1:-1] = differ[:, n - 1]
+        return np.flatnonzero(edges)
+
+    return order, bounds, ids
 
 
 def repeated_ngram_chars(words: list[str]) -> tuple[dict[int, int], dict[int, int]]:
@@ -162,26 +175,21 @@ def repeated_ngram_chars(words: list[str]) -> tuple[dict[int, int], dict[int, in
     m = len(words)
     if m < 2:
         return top, dup
-    order, breaks, ids = _sorted_positions(words)
-
-    def runs(n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Where each run of equal n-grams starts in `order`, and its length."""
-        starts = np.concatenate(([0], np.flatnonzero(breaks[n]) + 1))
-        return starts, np.diff(starts, append=m)
-
+    order, bounds, ids = _sorted_positions(words)
     for n in TOP_NS:
-        starts, counts = runs(n)
+        runs = bounds(n)
+        counts = runs[1:] - runs[:-1]
         count = int(counts.max())
         if count < 2:
             break  # no longer n-gram repeats either
-        i = int(np.minimum.reduceat(order, starts)[counts == count].min())  # the first-seen of the top n-grams
+        i = int(np.minimum.reduceat(order, runs[:-1])[counts == count].min())  # the first-seen of the top n-grams
         top[n] = (sum(map(len, words[i : i + n])) + n - 1) * count
 
-    starts, counts = runs(DUP_NS[0])
-    repeated = counts > 1
-    if not repeated.any():
+    runs = bounds(DUP_NS[0])
+    counts = runs[1:] - runs[:-1]
+    if counts.max() < 2:
         return top, dup
-    candidates = np.sort(order[np.repeat(repeated, counts)]).tolist()
+    candidates = np.sort(order[np.repeat(counts > 1, counts)]).tolist()
     seq = ids.tolist()
     prefix = [0, *accumulate(map(len, words))]
     for n in DUP_NS:
