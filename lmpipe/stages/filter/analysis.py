@@ -40,6 +40,10 @@ class TextView:
         self.lang = lang
 
     @cached_property
+    def utf8(self) -> bytes:
+        return self.text.encode()
+
+    @cached_property
     def lines(self) -> list[str]:
         return self.text.split("\n")
 
