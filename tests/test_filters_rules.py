@@ -204,6 +204,14 @@ def test_c4_line_cleaner_removes_lines_never_documents():
     assert d.text == KO_PROSE
 
 
+def test_c4_notice_lines_found_without_a_citation_and_across_a_removed_one():
+    # the cleaner looks for notice phrases in the lowercased text first; a removed citation can join one
+    for line in ("PLEASE ENABLE JAVASCRIPT IN YOUR BROWSER TO CONTINUE.", "Please enable java[1]script to go on."):
+        d = doc(EN_PROSE + "\n" + line, "en")
+        C4LineCleaner(EN, KO).transform(d)
+        assert d.metadata["c4.removed_line_reasons"] == {"javascript": 1}, line
+
+
 def test_c4_terminal_punct_rule_is_off_by_default_and_can_be_enabled():
     text = "Chapter One of the story\n" + EN_PROSE
     d = doc(text, "en")
