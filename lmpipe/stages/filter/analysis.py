@@ -57,20 +57,22 @@ class TextView:
         return W.words(self.text, self.lang)
 
     @cached_property
-    def _joined_words(self) -> str:
-        # Words one per line, so per-word tests run as one regex pass (words never contain a newline).
-        return "\n".join(self.words)
+    def _letterless(self) -> list[str]:
+        # Words one per line, so the per-word test runs as one regex pass (words never contain a newline).
+        return _LETTERLESS_WORD.findall("\n".join(self.words))
 
     @cached_property
     def content_word_stats(self) -> tuple[int, int]:
         """(number of words with a letter or digit, their characters): Gopher's "non-symbol words"."""
-        symbols = _SYMBOL_WORD.findall(self._joined_words)
+        # A word without a letter or digit is a letterless word without a digit: the second pass runs over those
+        # few words only, not over the whole text again.
+        symbols = _SYMBOL_WORD.findall("\n".join(self._letterless))
         return len(self.words) - len(symbols), sum(map(len, self.words)) - sum(map(len, symbols))
 
     @cached_property
     def letterless_words(self) -> int:
         """Words without any letter (numbers, symbols)."""
-        return len(_LETTERLESS_WORD.findall(self._joined_words))
+        return len(self._letterless)
 
 
 # id(doc) -> the view of its text, for four batches (steps.BATCH_DOCS each): chained steps cut their batches at
