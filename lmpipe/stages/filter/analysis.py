@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from itertools import compress
 
 from datatrove.data import Document
 
@@ -34,6 +35,11 @@ def rule_lang(doc: Document) -> str:
     return lang
 
 
+def _nonblank(strings: list[str]) -> list[str]:
+    """The strings that hold more than whitespace (one C pass: compress over map, no Python loop)."""
+    return list(compress(strings, map(str.strip, strings)))
+
+
 class TextView:
     def __init__(self, text: str, lang: str):
         self.text = text
@@ -49,7 +55,7 @@ class TextView:
 
     @cached_property
     def nonblank_lines(self) -> list[str]:
-        return [line for line in self.lines if line.strip()]
+        return _nonblank(self.lines)
 
     @cached_property
     def words(self) -> list[str]:

@@ -130,7 +130,7 @@ class C4DocumentFilter(RuleFilter):
     def score(self, v: TextView, rules: LanguageRules) -> dict[str, float]:
         lower = v.text.lower()
         return {
-            "sentences": sum(count_sentences(line) for line in v.nonblank_lines),
+            "sentences": sum(map(count_sentences, v.nonblank_lines)),
             "chars": len(v.text) - sum(map(v.text.count, " \t\n")),  # non-space characters
             "lorem_ipsum": int("lorem ipsum" in lower),
             "curly_bracket": int("{" in v.text),

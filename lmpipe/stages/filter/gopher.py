@@ -18,7 +18,7 @@ from itertools import accumulate
 
 import numpy as np
 
-from lmpipe.stages.filter.analysis import TextView
+from lmpipe.stages.filter.analysis import TextView, _nonblank
 from lmpipe.stages.filter.base import RuleFilter, above, below
 from lmpipe.stages.filter.config import LanguageRules
 
@@ -98,16 +98,9 @@ class GopherQualityFilter(RuleFilter):
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
-    """(number of items seen before, characters in them)."""
-    seen: set[str] = set()
-    count = chars = 0
-    for item in items:
-        if item in seen:
-            count += 1
-            chars += len(item)
-        else:
-            seen.add(item)
-    return count, chars
+    """(number of items seen before, characters in them): every occurrence but each item's first."""
+    distinct = set(items)  # set and len passes in C, not a Python loop over the lines
+    return len(items) - len(distinct), sum(map(len, items)) - sum(map(len, distinct))
 
 
 TOP_NS = (2, 3, 4)  # top n-gram rules
@@ -223,8 +216,8 @@ class GopherRepetitionFilter(RuleFilter):
         text = v.text.strip()
         n_chars = max(len(text), 1)
         # Whitespace-only lines and paragraphs are layout, not repetition (datatrove counts " " lines as duplicates).
-        paragraphs = [p for p in _PARAGRAPH_BREAK.split(text) if p.strip()] or [""]
-        lines = [line for line in _LINE_BREAK.split(text) if line.strip()] or [""]
+        paragraphs = _nonblank(_PARAGRAPH_BREAK.split(text)) or [""]
+        lines = _nonblank(_LINE_BREAK.split(text)) or [""]
         dup_paras, dup_para_chars = _duplicates(paragraphs)
         dup_lines, dup_line_chars = _duplicates(lines)
         s: dict[str, float] = {
