@@ -13,6 +13,7 @@ from lmpipe.catalog import STAGES
 from lmpipe.core import schema
 from lmpipe.core.config import ConfigError, from_dict
 from lmpipe.core.runner import InputSpec, RunConfig, run_stage
+from lmpipe.core.signals import basis, basis_prefix, encoded_basis
 from lmpipe.stages.filter import stage as filter_stage
 from lmpipe.stages.filter.analysis import TextView, rule_lang
 from lmpipe.stages.filter.base import RuleFilter
@@ -115,6 +116,14 @@ def test_no_rule_filter_scores_with_a_threshold(samples):
             view = TextView(doc.text, lang)
             assert a.score(view, a.rules[lang]) == b.score(view, b.rules[lang]), (type(a).__name__, doc.id)
             assert a.keys == b.keys
+
+
+def test_encoded_basis_is_the_basis():
+    # the rule filters hash each text's UTF-8 once behind an encoded key: the same basis as basis(text, key)
+    for text in ("", "대한민국 헌법", "plain English\n\nwith lines", "\x00é"):
+        assert encoded_basis(basis_prefix("GopherQualityFilter:0a1b"), text.encode()) == basis(
+            text, "GopherQualityFilter:0a1b"
+        )
 
 
 def test_stored_signals_are_what_decided(ingested, tmp_path):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import re
+import sys
+
 import pytest
 from datatrove.data import Document
 
@@ -24,31 +28,60 @@ ARTICLE = """정부는 올해 하반기부터 청년 일자리 지원 사업을 
 홈 | 뉴스 | 경제 | 사회 | 로그인 | 회원가입"""
 
 
-@pytest.mark.parametrize(
-    "line,kind",
-    [
-        ("ⓒ 한국경제신문, 무단전재 및 재배포 금지", korean.COPYRIGHT),
-        ("<저작권자 ⓒ 연합뉴스, 무단 전재-재배포, AI 학습 및 활용 금지>", korean.COPYRIGHT),
-        ("Copyright © 2024 Example Media. All rights reserved.", korean.COPYRIGHT),
-        ("김민수 기자 minsu@example.co.kr", korean.BYLINE),
-        ("[서울경제 박지영 기자]", korean.BYLINE),
-        ("(워싱턴=연합뉴스) 이준서 특파원", korean.BYLINE),
-        ("▶ 관련기사 청년 고용률 석 달째 하락", korean.LINK_LIST),
-        ("☞ 네이버에서 뉴스 구독하기", korean.LINK_LIST),
-        ("홈 | 뉴스 | 경제 | 사회 | 로그인 | 회원가입", korean.MENU),
-        ("이전글 다음글 목록", korean.MENU),
-        ("회사소개 · 광고문의 · 제휴안내 · 채용정보", korean.MENU),
-        ("Home | News | Sports | Login", korean.MENU),
-        # content, not boilerplate
-        ("정부는 올해 하반기부터 청년 일자리 지원 사업을 확대한다고 20일 밝혔다.", None),
-        ("김 기자는 현장에서 주민들의 이야기를 들었다고 말했다.", None),
-        ("와우  완전  재밌다  짱임 ㅋㅋ", None),  # a real NSMC review: double spaces are not separators
-        ("타워링>>>넘사벽>>>>짝퉁  타워", None),  # another
-        ("뉴스 검색 결과를 보면 청년층의 관심이 높다", None),
-    ],
-)
+BOILERPLATE_CASES = [
+    ("ⓒ 한국경제신문, 무단전재 및 재배포 금지", korean.COPYRIGHT),
+    ("<저작권자 ⓒ 연합뉴스, 무단 전재-재배포, AI 학습 및 활용 금지>", korean.COPYRIGHT),
+    ("Copyright © 2024 Example Media. All rights reserved.", korean.COPYRIGHT),
+    ("김민수 기자 minsu@example.co.kr", korean.BYLINE),
+    ("[서울경제 박지영 기자]", korean.BYLINE),
+    ("(워싱턴=연합뉴스) 이준서 특파원", korean.BYLINE),
+    ("▶ 관련기사 청년 고용률 석 달째 하락", korean.LINK_LIST),
+    ("☞ 네이버에서 뉴스 구독하기", korean.LINK_LIST),
+    ("홈 | 뉴스 | 경제 | 사회 | 로그인 | 회원가입", korean.MENU),
+    ("이전글 다음글 목록", korean.MENU),
+    ("회사소개 · 광고문의 · 제휴안내 · 채용정보", korean.MENU),
+    ("Home | News | Sports | Login", korean.MENU),
+    # content, not boilerplate
+    ("정부는 올해 하반기부터 청년 일자리 지원 사업을 확대한다고 20일 밝혔다.", None),
+    ("김 기자는 현장에서 주민들의 이야기를 들었다고 말했다.", None),
+    ("와우  완전  재밌다  짱임 ㅋㅋ", None),  # a real NSMC review: double spaces are not separators
+    ("타워링>>>넘사벽>>>>짝퉁  타워", None),  # another
+    ("뉴스 검색 결과를 보면 청년층의 관심이 높다", None),
+]
+
+
+@pytest.mark.parametrize("line,kind", BOILERPLATE_CASES)
 def test_boilerplate_kind(line, kind):
     assert boilerplate_kind(line) == kind
+
+
+BOILERPLATE_VARIANTS = [
+    "COPYRIGHT 2024 EXAMPLE MEDIA",
+    "copyrıght 2024",  # dotless i: `re` matches it to "i" case-insensitively
+    "ALL RİGHTS RESERVED",  # dotted capital I: its lowercase is two characters
+    "HOME | LOGIN | SEARCH",
+    "Sign-In  Register",
+    "홈/ 뉴스 /로그인",
+    "a > b > c > d",
+]
+
+
+@pytest.mark.parametrize("line", [line for line, kind in BOILERPLATE_CASES if kind] + BOILERPLATE_VARIANTS)
+def test_every_boilerplate_line_passes_the_pre_check(line):
+    # the cleaner tests only lines the pre-check finds in the lowercased text: it must find every boilerplate line
+    assert boilerplate_kind(line) is not None
+    assert korean._MAY_BE_BOILERPLATE.search(line.lower())
+
+
+def test_pre_check_characters_have_no_other_case_forms():
+    # The copyright test matches case-insensitively; the pre-check looks for its words in the lowercased line. That
+    # holds when every character `re` matches to a letter of "copyr" / "all r" lowercases to that letter, and when
+    # lowering adds no newline (the lowered text has the same lines) and keeps each separator character.
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    for letter in "copyral ©ⓒ":
+        assert {c.lower() for c in re.findall(re.escape(letter), every, re.IGNORECASE)} == {letter}
+    lowered = every.lower()
+    assert all(c.lower() == c and lowered.count(c) == 1 for c in "\n|·•»›ㆍ┃│>/")
 
 
 def test_cleaner_removes_boilerplate_lines_and_records_kinds():
@@ -111,6 +144,22 @@ def test_hangul_ratio():
     assert W.hangul_ratio("대한민국") == 1.0
     assert W.hangul_ratio("대한민국 Korea") == pytest.approx(4 / 9)
     assert W.hangul_ratio("1234 !!") == 0.0
+
+
+def test_hangul_ratio_counts_as_the_regexes_do():
+    # hangul_ratio counts through a per-code-point table built from the regexes that counted before; every plane
+    # (surrogates included) and random mixes must give what counting with them gives
+    from lmpipe.text.korean import _NON_HANGUL, _NON_LETTERS
+
+    def by_regex(text):
+        letters = len(_NON_LETTERS.sub("", text))
+        return len(_NON_HANGUL.sub("", text)) / letters if letters else 0.0
+
+    rng = random.Random(3)
+    planes = ["".join(map(chr, range(p << 16, (p + 1) << 16, 7))) for p in range(17)]
+    mixes = ["".join(rng.choice(planes[0] + "가a1 _\n") for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    for text in [*planes, *mixes, "", "\ud800가"]:
+        assert W.hangul_ratio(text) == by_regex(text), repr(text[:20])
 
 
 def test_datatrove_normalization_decomposes_hangul_and_we_do_not_use_it():

@@ -168,15 +168,15 @@ def test_duplicate_ngrams_equal_datatrove():
     from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
 
     words = (EN_PROSE + " " + EN_PROSE[:400]).split()
-    fast = gopher.duplicate_ngram_chars(words)
+    fast = gopher.repeated_ngram_chars(words)[1]
     assert fast[5] > 0
     assert all(fast[n] == find_all_duplicate(words, n) for n in range(5, 11))
 
 
 def test_top_ngram_needs_a_repeat():
     # datatrove counts a single occurrence, which drops every short text; a repeat is required here
-    assert gopher.top_ngram_chars("a short review with no repeats".split(), 2) == 0
-    assert gopher.top_ngram_chars("buy now buy now buy now".split(), 2) == len("buy now") * 3
+    assert gopher.repeated_ngram_chars("a short review with no repeats".split())[0][2] == 0
+    assert gopher.repeated_ngram_chars("buy now buy now buy now".split())[0][2] == len("buy now") * 3
 
 
 # --- C4 -----------------------------------------------------------------------------------------------------------
@@ -202,6 +202,14 @@ def test_c4_line_cleaner_removes_lines_never_documents():
     C4LineCleaner(EN, KO).transform(d)
     assert d.metadata["c4.removed_line_reasons"] == {"too_few_words": 1, "policy": 1, "javascript": 1}
     assert d.text == KO_PROSE
+
+
+def test_c4_notice_lines_found_without_a_citation_and_across_a_removed_one():
+    # the cleaner looks for notice phrases in the lowercased text first; a removed citation can join one
+    for line in ("PLEASE ENABLE JAVASCRIPT IN YOUR BROWSER TO CONTINUE.", "Please enable java[1]script to go on."):
+        d = doc(EN_PROSE + "\n" + line, "en")
+        C4LineCleaner(EN, KO).transform(d)
+        assert d.metadata["c4.removed_line_reasons"] == {"javascript": 1}, line
 
 
 def test_c4_terminal_punct_rule_is_off_by_default_and_can_be_enabled():
@@ -276,9 +284,9 @@ def test_thresholds_none_disable_rules():
 
 
 def test_ngram_counts_match_the_reference_on_small_and_huge_vocabularies():
-    # Word n-grams are counted as int keys, or as rows of ids when vocab**n would overflow int64 (70,000 distinct
-    # words at n=5): both paths must give datatrove's duplicate count and Counter.most_common's top n-gram
-    # (ties: the n-gram seen first).
+    # Word n-grams are sorted as int keys, or as rows of ids when a key would overflow int64 (documents of more
+    # than about 6,200 words): both paths must give datatrove's duplicate count and Counter.most_common's top
+    # n-gram (ties: the n-gram seen first), down to texts too short for any n-gram.
     from collections import Counter
 
     from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate
@@ -287,11 +295,12 @@ def test_ngram_counts_match_the_reference_on_small_and_huge_vocabularies():
     for vocab_size in (3, 40, 70_000):
         vocab = [f"w{i}" for i in range(vocab_size)]
         for _ in range(20):
-            words = [rng.choice(vocab) for _ in range(rng.randint(6, 1500))]
+            length = rng.choice([rng.randint(0, 12), rng.randint(6, 1500), rng.randint(6300, 8000)])
+            words = [rng.choice(vocab) for _ in range(length)]
             words += words[: len(words) // 3]  # a repeated block
-            fast = gopher.duplicate_ngram_chars(words)
+            top, fast = gopher.repeated_ngram_chars(words)
             assert all(fast[n] == find_all_duplicate(words, n) for n in range(5, 11))
             for n in (2, 3, 4):
-                gram, count = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)[0]
+                gram, count = (Counter(zip(*(words[i:] for i in range(n)))).most_common(1) or [((), 0)])[0]
                 expected = (sum(map(len, gram)) + n - 1) * count if count > 1 else 0
-                assert gopher.top_ngram_chars(words, n) == expected
+                assert top[n] == expected

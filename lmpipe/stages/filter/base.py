@@ -6,7 +6,7 @@ from abc import abstractmethod
 
 from datatrove.data import Document
 
-from lmpipe.core.signals import BASIS, SignalCache, basis, settings_key
+from lmpipe.core.signals import BASIS, SignalCache, basis_prefix, encoded_basis, settings_key
 from lmpipe.core.steps import Filter
 from lmpipe.stages.filter.analysis import TextView, view
 from lmpipe.stages.filter.config import LanguageRules
@@ -25,7 +25,7 @@ class RuleFilter(Filter):
         self.rules = {"en": en, "ko": ko}
         self.signals = signals
         # what scoring depends on besides the text: the filter and its language's non-threshold settings
-        self.keys = {lang: f"{type(self).__name__}:{settings_key(r)}" for lang, r in self.rules.items()}
+        self.keys = {lang: basis_prefix(f"{type(self).__name__}:{settings_key(r)}") for lang, r in self.rules.items()}
 
     def setup(self, rank: int) -> None:
         if self.signals is not None:
@@ -41,7 +41,7 @@ class RuleFilter(Filter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         v = view(doc)
         rules = self.rules[v.lang]
-        b = basis(v.text, self.keys[v.lang])
+        b = encoded_basis(self.keys[v.lang], v.utf8)
         signals = self.signals.signals(doc.id, self.prefix, b) if self.signals is not None else None
         if signals is None:
             signals = {k: round(x, 4) if isinstance(x, float) else x for k, x in self.score(v, rules).items()}

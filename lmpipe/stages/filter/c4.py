@@ -34,6 +34,7 @@ JAVASCRIPT = ("javascript", "자바스크립트")
 # One regex pass per line instead of a Python loop over the phrases (a generator per line was 10% of the stage).
 _POLICY_RE = re.compile("|".join(map(re.escape, POLICY_PHRASES)))
 _JAVASCRIPT_RE = re.compile("|".join(map(re.escape, JAVASCRIPT)))
+_NOTICE_RE = re.compile("|".join(map(re.escape, JAVASCRIPT + POLICY_PHRASES)))
 # A sentence ends at terminal punctuation (and closing quotes/brackets) followed by whitespace or the end.
 _SENTENCE_END = re.compile(r"[.!?。？！]+[\"'”’」』)\]]*(?=\s|$)")
 # A curly bracket as code and templates use it (issue 19): a block opened at the end of a line or after ")", "=",
@@ -61,7 +62,8 @@ class C4LineCleaner(Transform):
         super().__init__()
         self.rules = {"en": en, "ko": ko}
 
-    def line_problem(self, line: str, lang: str) -> str | None:
+    def line_problem(self, line: str, lang: str, notices: bool = True) -> str | None:
+        """Why C4 drops `line`, or None; `notices=False`: the text holds no JavaScript or policy phrase."""
         r = self.rules[lang].c4
         words = line.split()
         if r.max_word_chars is not None and max(map(len, words), default=0) > r.max_word_chars:
@@ -70,6 +72,8 @@ class C4LineCleaner(Transform):
             return "no_terminal_punct"
         if r.min_words_per_line is not None and len(words) < r.min_words_per_line:
             return "too_few_words"
+        if not notices:
+            return None
         lower = line.lower()
         if r.drop_javascript_lines and _JAVASCRIPT_RE.search(lower):
             return "javascript"
@@ -82,15 +86,19 @@ class C4LineCleaner(Transform):
         remove_citations = self.rules[lang].c4.remove_citations
         kept: list[str] = []
         removed: dict[str, int] = {}
+        # A line holds a JavaScript or policy phrase only where the lowercased text does, unless removing a citation
+        # joins the two sides of one ("java[1]script"). Most texts hold none: their lines skip lowering and both
+        # searches, as they skip the citation pattern without a "[" (every citation starts with one).
+        notices = (remove_citations and "[" in doc.text) or _NOTICE_RE.search(doc.text.lower()) is not None
         for raw in doc.text.split("\n"):
             line = raw.strip()
             if not line:
                 if kept and kept[-1]:
                     kept.append("")  # one blank line keeps the paragraph break
                 continue
-            if remove_citations:
+            if remove_citations and "[" in line:
                 line = CITATION.sub("", line).strip()
-            problem = self.line_problem(line, lang)
+            problem = self.line_problem(line, lang, notices)
             if problem is None:
                 kept.append(line)
             else:
@@ -122,7 +130,7 @@ class C4DocumentFilter(RuleFilter):
     def score(self, v: TextView, rules: LanguageRules) -> dict[str, float]:
         lower = v.text.lower()
         return {
-            "sentences": sum(count_sentences(line) for line in v.nonblank_lines),
+            "sentences": sum(map(count_sentences, v.nonblank_lines)),
             "chars": len(v.text) - sum(map(v.text.count, " \t\n")),  # non-space characters
             "lorem_ipsum": int("lorem ipsum" in lower),
             "curly_bracket": int("{" in v.text),

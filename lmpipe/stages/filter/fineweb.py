@@ -13,6 +13,7 @@ signals when that share reaches `min_hard_wrapped_line_ratio`.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 
@@ -36,8 +37,8 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 def _line_signals(lines: list[str], chars: int, n_words: int, stops: tuple[str, ...], short: int) -> dict:
     n = len(lines)
     return {
-        "punct_line_ratio": sum(line.rstrip().endswith(stops) for line in lines) / n,
-        "short_line_ratio": sum(len(line) <= short for line in lines) / n,
+        "punct_line_ratio": sum(map(str.endswith, map(str.rstrip, lines), repeat(stops))) / n,
+        "short_line_ratio": sum(map(short.__ge__, map(len, lines))) / n,
         "dup_line_char_ratio": _duplicates(lines)[1] / max(chars, 1),
         # newlines between non-blank lines: the C4 cleaner keeps paragraph breaks, FineWeb's text had none
         "newline_word_ratio": (n - 1) / max(n_words, 1),
@@ -62,8 +63,7 @@ class FineWebLineFilter(RuleFilter):
         low, high = r.hard_wrap_chars
         # a wrapped line: of the wrap width and ending mid-sentence (a sentence per line ends in punctuation)
         wrapped = sum(low <= len(line.strip()) <= high and not line.rstrip().endswith(stops) for line in lines)
-        paras = [" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(v.text)]
-        paras = [p for p in paras if p]
+        paras = list(filter(None, map(" ".join, map(str.split, _PARAGRAPH_BREAK.split(v.text)))))
         para = _line_signals(paras, sum(map(len, paras)), len(v.words), stops, r.short_line_max_chars)
         return out | {"wrapped_line_ratio": wrapped / len(lines)} | {f"para_{k}": x for k, x in para.items()}
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Callable
 from itertools import accumulate
 
 import numpy as np
 
-from lmpipe.stages.filter.analysis import TextView
+from lmpipe.stages.filter.analysis import TextView, _nonblank
 from lmpipe.stages.filter.base import RuleFilter, above, below
 from lmpipe.stages.filter.config import LanguageRules
 
@@ -97,84 +98,97 @@ class GopherQualityFilter(RuleFilter):
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
-    """(number of items seen before, characters in them)."""
-    seen: set[str] = set()
-    count = chars = 0
-    for item in items:
-        if item in seen:
-            count += 1
-            chars += len(item)
-        else:
-            seen.add(item)
-    return count, chars
+    """(number of items seen before, characters in them): every occurrence but each item's first."""
+    distinct = set(items)  # set and len passes in C, not a Python loop over the lines
+    return len(items) - len(distinct), sum(map(len, items)) - sum(map(len, distinct))
 
 
-def word_ids(words: list[str]) -> tuple[np.ndarray, int]:
-    """Each word as an int (ids in first-occurrence order) and the number of distinct words: n-grams of ints hash
-    and compare far faster than tuples of strings (Counter over string tuples was the filter stage's top cost)."""
-    index = {w: i for i, w in enumerate(dict.fromkeys(words))}  # first-occurrence order, built in C
-    seq = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
-    return seq, len(index)
+TOP_NS = (2, 3, 4)  # top n-gram rules
+DUP_NS = range(5, 11)  # duplicated n-gram rules
+_WIDTH = max(*TOP_NS, DUP_NS[0])  # every rule's n-grams are prefixes of the _WIDTH words from a position
 
 
-def _gram_keys(seq: np.ndarray, vocab: int, n: int) -> np.ndarray:
-    """One array row per n-gram position: a single int64 key when vocab**n fits, else the n ids as columns."""
-    m = len(seq) - n + 1
-    if vocab**n < 2**62:
-        keys = seq[:m].copy()
-        for j in range(1, n):
-            keys = keys * vocab + seq[j : j + m]
-        return keys
-    return np.lib.stride_tricks.sliding_window_view(seq, n)
+def _sorted_positions(words: list[str]) -> tuple[np.ndarray, Callable[[int], np.ndarray], np.ndarray]:
+    """Word positions sorted by the _WIDTH words from there, so that equal n-grams (n <= _WIDTH) are runs: one sort
+    for all the rules (a np.unique per n and rule was the stage's top cost after MeCab, mostly numpy's per-call
+    work on documents of a few hundred words). Returns (order, bounds, ids): bounds(n) are the indices into
+    `order` where runs of equal n-grams start, then len(words); ids are the words as ints (the position where each
+    first occurs).
 
-
-def _unique(keys: np.ndarray, **kw):
-    return np.unique(keys, axis=0 if keys.ndim == 2 else None, **kw)
-
-
-def top_ngram_chars(words: list[str], n: int, ids: tuple[np.ndarray, int] | None = None) -> int:
-    """Characters covered by the most frequent n-gram (joined with spaces) times its count; 0 if no n-gram repeats.
-
-    datatrove counts the top n-gram even when it occurs once, which drops every short text (a 30-character review's
-    first 2-gram covers 20% of it); Gopher's rule is about repetition, so a single occurrence counts 0 here.
-    Ties go to the n-gram seen first, as `Counter.most_common(1)` over the n-grams in text order does.
+    Past the last word come sentinels (ids no word has, each once), so a position too near the end for an n-gram
+    starts one that is unique and never counts as a repeat.
     """
-    if len(words) < n:
-        return 0
-    seq, vocab = ids if ids is not None else word_ids(words)
-    _, first, counts = _unique(_gram_keys(seq, vocab, n), return_index=True, return_counts=True)
-    count = int(counts.max())
-    if count < 2:
-        return 0
-    i = int(first[counts == count].min())
-    return (sum(len(w) for w in words[i : i + n]) + n - 1) * count
+    m = len(words)
+    first: dict[str, int] = {}
+    ids = np.fromiter(map(first.setdefault, words, range(m)), dtype=np.int64, count=m)
+    padded = np.concatenate([ids, np.arange(m, m + _WIDTH - 1)])
+    edges = np.ones(m + 1, dtype=bool)  # edges[k]: sorted positions k-1 and k start different n-grams
+    base = m + _WIDTH - 1
+    if base**_WIDTH < 2**63:  # one int64 key per position (documents up to about 6,200 words)
+        keys = padded[:m].copy()
+        for j in range(1, _WIDTH):
+            keys = keys * base + padded[j : j + m]
+        order = keys.argsort()
+        ranked = keys[order]
+
+        def bounds(n: int) -> np.ndarray:
+            prefix = ranked // base ** (_WIDTH - n)  # the key of the first n words
+            np.not_equal(prefix[1:], prefix[:-1], out=edges[1:-1])
+            return np.flatnonzero(edges)
+
+        return order, bounds, ids
+    windows = np.lib.stride_tricks.sliding_window_view(padded, _WIDTH)
+    order = np.lexsort(windows.T[::-1])
+    rows = windows[order]
+    differ = np.logical_or.accumulate(rows[1:] != rows[:-1], axis=1)  # column n-1: in the first n words
+
+    def bounds(n: int) -> np.ndarray:
+        edges[1:-1] = differ[:, n - 1]
+        return np.flatnonzero(edges)
+
+    return order, bounds, ids
 
 
-def duplicate_ngram_chars(
-    words: list[str], ns: range = range(5, 11), ids: tuple[np.ndarray, int] | None = None
-) -> dict[int, int]:
-    """For each n in `ns`: characters in n-grams already seen earlier (joined without spaces), jumping past each
-    repeat; the result of datatrove's find_all_duplicate, computed faster.
+def repeated_ngram_chars(words: list[str]) -> tuple[dict[int, int], dict[int, int]]:
+    """({n: top n-gram characters} for TOP_NS, {n: duplicated n-gram characters} for DUP_NS).
 
-    An n-gram (n >= ns[0]) can repeat only where its first ns[0] words repeat. datatrove's scan steps by one word
-    over every other position and nothing seen there can match later, so the scan jumps from candidate to
-    candidate: a few percent of the positions of real text.
+    Top n-gram: characters covered by the most frequent n-gram (joined with spaces) times its count; 0 if no
+    n-gram repeats. datatrove counts the top n-gram even when it occurs once, which drops every short text (a
+    30-character review's first 2-gram covers 20% of it); Gopher's rule is about repetition, so a single
+    occurrence counts 0 here. Ties go to the n-gram seen first, as `Counter.most_common(1)` over the n-grams in
+    text order does.
+
+    Duplicated n-grams: characters in n-grams already seen earlier (joined without spaces), jumping past each
+    repeat: the result of datatrove's find_all_duplicate, computed faster. An n-gram (n >= DUP_NS[0]) can repeat
+    only where its first DUP_NS[0] words repeat. datatrove's scan steps by one word over every other position and
+    nothing seen there can match later, so the scan jumps from candidate to candidate: a few percent of the
+    positions of real text.
     """
-    out = dict.fromkeys(ns, 0)
-    n0 = ns[0]
-    if len(words) <= n0:
-        return out
-    seq_arr, vocab = ids if ids is not None else word_ids(words)
-    _, inverse, counts = _unique(_gram_keys(seq_arr, vocab, n0), return_inverse=True, return_counts=True)
+    top, dup = dict.fromkeys(TOP_NS, 0), dict.fromkeys(DUP_NS, 0)
+    m = len(words)
+    if m < 2:
+        return top, dup
+    order, bounds, ids = _sorted_positions(words)
+    for n in TOP_NS:
+        runs = bounds(n)
+        counts = runs[1:] - runs[:-1]
+        count = int(counts.max())
+        if count < 2:
+            break  # no longer n-gram repeats either
+        i = int(np.minimum.reduceat(order, runs[:-1])[counts == count].min())  # the first-seen of the top n-grams
+        top[n] = (sum(map(len, words[i : i + n])) + n - 1) * count
+
+    runs = bounds(DUP_NS[0])
+    counts = runs[1:] - runs[:-1]
     if counts.max() < 2:
-        return out
-    candidates = np.flatnonzero(counts[inverse.reshape(-1)] > 1).tolist()
-    seq = seq_arr.tolist()
+        return top, dup
+    candidates = np.sort(order[np.repeat(counts > 1, counts)]).tolist()
+    seq = ids.tolist()
     prefix = [0, *accumulate(map(len, words))]
-    for n in ns:
+    for n in DUP_NS:
         seen: set[tuple[int, ...]] = set()
         chars = i = k = 0
-        last = len(seq) - n
+        last = m - n
         while True:
             k = bisect_left(candidates, i, k)
             if k == len(candidates) or candidates[k] > last:
@@ -187,8 +201,8 @@ def duplicate_ngram_chars(
             else:
                 seen.add(gram)
                 i += 1
-        out[n] = chars
-    return out
+        dup[n] = chars
+    return top, dup
 
 
 class GopherRepetitionFilter(RuleFilter):
@@ -202,8 +216,8 @@ class GopherRepetitionFilter(RuleFilter):
         text = v.text.strip()
         n_chars = max(len(text), 1)
         # Whitespace-only lines and paragraphs are layout, not repetition (datatrove counts " " lines as duplicates).
-        paragraphs = [p for p in _PARAGRAPH_BREAK.split(text) if p.strip()] or [""]
-        lines = [line for line in _LINE_BREAK.split(text) if line.strip()] or [""]
+        paragraphs = _nonblank(_PARAGRAPH_BREAK.split(text)) or [""]
+        lines = _nonblank(_LINE_BREAK.split(text)) or [""]
         dup_paras, dup_para_chars = _duplicates(paragraphs)
         dup_lines, dup_line_chars = _duplicates(lines)
         s: dict[str, float] = {
@@ -212,11 +226,10 @@ class GopherRepetitionFilter(RuleFilter):
             "dup_line_ratio": dup_lines / len(lines),
             "dup_line_char_ratio": dup_line_chars / n_chars,
         }
-        words = v.words
-        ids = word_ids(words)
-        for n in (2, 3, 4):
-            s[f"top_{n}gram_char_ratio"] = top_ngram_chars(words, n, ids) / n_chars
-        for n, chars in duplicate_ngram_chars(words, ids=ids).items():
+        top, dup = repeated_ngram_chars(v.words)
+        for n, chars in top.items():
+            s[f"top_{n}gram_char_ratio"] = chars / n_chars
+        for n, chars in dup.items():
             s[f"dup_{n}gram_char_ratio"] = chars / n_chars
         return s
 
@@ -230,10 +243,10 @@ class GopherRepetitionFilter(RuleFilter):
             return REPETITION_DUP_LINES
         if above(s["dup_line_char_ratio"], r.max_dup_line_char_ratio):
             return REPETITION_DUP_LINE_CHARS
-        for n in (2, 3, 4):
+        for n in TOP_NS:
             if above(s[f"top_{n}gram_char_ratio"], getattr(r, f"max_top_{n}gram_char_ratio")):
                 return REPETITION_TOP_NGRAM
-        for n in range(5, 11):
+        for n in DUP_NS:
             if above(s[f"dup_{n}gram_char_ratio"], getattr(r, f"max_dup_{n}gram_char_ratio")):
                 return REPETITION_DUP_NGRAMS
         return None
