@@ -122,10 +122,13 @@ def scatter_part(
 
 
 def shuffle_bucket(scatter_dir: str, split: str, k: int, parts: list[str], seed: int, out_dir: str) -> dict:
-    """Bucket k of a split: its documents from every part (in part order), permuted with (seed, split, k)."""
+    """Bucket k of a split: its documents from every part (in part order), permuted with (seed, split, k).
+
+    Memory: the bucket's tokens once (read into one array, range by range) and its ids; the permuted stream is
+    written document by document from that array, never built as a second copy."""
     ids: list[str] = []
-    chunks: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
+    ranges: list[tuple[str, int, int]] = []  # (part's token file, first token, count) of this bucket
     folder = storage.join(scatter_dir, split)
     for name in parts:
         group = slices.open_parquet(storage.join(folder, f"{name}.parquet")).read_row_group(k)
@@ -133,27 +136,43 @@ def shuffle_bucket(scatter_dir: str, split: str, k: int, parts: list[str], seed:
         if not len(n):
             continue
         offsets = np.load(io.BytesIO(storage.read_bytes(storage.join(folder, f"{name}.offsets.npy"))))
-        lo, hi = (int(x) * 4 for x in offsets[k : k + 2])  # this bucket's tokens in the part's file: one range
-        piece = np.frombuffer(storage.read_bytes(storage.join(folder, f"{name}.bin"), lo, hi), dtype=np.uint32)
-        starts = np.concatenate([[0], np.cumsum(n)])
-        chunks += [piece[starts[j] : starts[j + 1]] for j in range(len(n))]
+        lo, hi = (int(x) for x in offsets[k : k + 2])  # this bucket's tokens in the part's file: one range
+        ranges.append((storage.join(folder, f"{name}.bin"), lo, hi - lo))
         ids += group.column("id").to_pylist()
         lengths.append(n)
+    tokens = _read_ranges(ranges)
+    n_tokens = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(n_tokens)]).astype(np.int64)
     # Sorted by id before the seeded permutation: the order depends on the documents, not on how the stage's
     # tasks split them into part files.
     by_id = sorted(range(len(ids)), key=ids.__getitem__)
     order = np.asarray(by_id, dtype=np.int64)[
         np.random.default_rng([seed, SPLITS.index(split), k]).permutation(len(ids))
     ]
-    n_tokens = np.concatenate(lengths)[order] if lengths else np.zeros(0, dtype=np.int64)
-    stream = np.concatenate([chunks[j] for j in order]) if len(order) else np.zeros(0, dtype=np.uint32)
     folder = storage.join(out_dir, split)
     with storage.writing(storage.join(folder, f"bucket-{k:05d}.parquet")) as tmp:
-        table = pa.table({"id": [ids[j] for j in order], "n_tokens": n_tokens}, schema=INDEX_SCHEMA)
+        table = pa.table({"id": [ids[j] for j in order], "n_tokens": n_tokens[order]}, schema=INDEX_SCHEMA)
         pq.write_table(table, tmp, compression="zstd")
     with storage.writing(storage.join(folder, f"bucket-{k:05d}.bin")) as tmp:  # last: the bucket is complete
-        stream.astype(np.uint32, copy=False).tofile(tmp)
+        with open(tmp, "wb", buffering=1 << 20) as f:
+            for j in order.tolist():
+                f.write(tokens[starts[j] : starts[j + 1]])
     return {"documents": len(order), "tokens": int(n_tokens.sum())}
+
+
+READ_TOKENS = 8 << 20  # tokens per range read (32 MB): a task holds what it reads once, plus one read
+
+
+def _read_ranges(ranges: list[tuple[str, int, int]]) -> np.ndarray:
+    """The tokens of `ranges` (file, first token, count), in order, in one array, read READ_TOKENS at a time."""
+    out = np.empty(sum(count for _, _, count in ranges), dtype=np.uint32)
+    at = 0
+    for path, first, count in ranges:
+        for start in range(first, first + count, READ_TOKENS):
+            n = min(READ_TOKENS, first + count - start)
+            out[at : at + n] = np.frombuffer(storage.read_bytes(path, start * 4, (start + n) * 4), np.uint32)
+            at += n
+    return out
 
 
 def pack_shards(
@@ -244,13 +263,8 @@ def _forced_validation_id(index_files: list[str], cfg: PackConfig) -> str | None
 
 def write_shard_task(dest: str, pieces: list[tuple[str, int, int]], header: ShardHeader) -> dict:
     """One shard: its tokens are `pieces` (bucket file, first token, count) in order, read by range."""
-    buf = np.empty(header.num_tokens, dtype=np.uint32)
-    at = 0
-    for path, first, count in pieces:
-        buf[at : at + count] = np.frombuffer(storage.read_bytes(path, first * 4, (first + count) * 4), np.uint32)
-        at += count
     with storage.writing(dest) as tmp:
-        write_shard(tmp, buf, header)
+        write_shard(tmp, _read_ranges(pieces), header)
     return {"tokens": int(header.num_tokens)}
 
 
