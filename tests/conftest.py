@@ -45,6 +45,19 @@ def samples() -> Path:
     return SAMPLES
 
 
+@pytest.fixture(scope="session")
+def ingested_corpus(tmp_path_factory) -> Path:
+    """samples/corpus through the ingest stage, once per session: the input of the decide-only re-run tests
+    (filter and dedup signals), which only read it."""
+    from lmpipe.catalog import STAGES
+    from lmpipe.core.runner import InputSpec, run_stage
+    from lmpipe.stages.ingest.stage import IngestConfig
+
+    out = tmp_path_factory.mktemp("ingested") / "ingest"
+    run_stage(STAGES["ingest"], IngestConfig(), [InputSpec(str(REPO / "samples" / "corpus"))], out)
+    return out
+
+
 @pytest.fixture
 def no_network(monkeypatch) -> list:
     """Refuse every connection and DNS lookup that would leave the machine; returns the list of attempts.

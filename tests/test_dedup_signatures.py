@@ -12,17 +12,9 @@ from lmpipe.catalog import STAGES
 from lmpipe.core.runner import InputSpec, RunConfig, StageError, run_stage
 from lmpipe.stages.dedup import minhash
 from lmpipe.stages.dedup.config import DedupConfig
-from lmpipe.stages.ingest.stage import IngestConfig
 
 DEDUP = STAGES["dedup"]
 RUN = RunConfig(workers=1)  # phases in this process: the counter below sees every MinHash call
-
-
-@pytest.fixture(scope="module")
-def ingested(tmp_path_factory, samples=Path(__file__).resolve().parent.parent / "samples") -> Path:
-    out = tmp_path_factory.mktemp("dsig") / "ingest"
-    run_stage(STAGES["ingest"], IngestConfig(), [InputSpec(str(samples / "corpus"))], out)
-    return out
 
 
 def _outcome(folder: Path) -> tuple[list, list]:
@@ -34,8 +26,8 @@ def _outcome(folder: Path) -> tuple[list, list]:
     return kept, sorted(excluded)
 
 
-def test_a_changed_threshold_from_stored_signatures_equals_a_full_run(ingested, tmp_path, monkeypatch):
-    spec = [InputSpec(str(ingested))]
+def test_a_changed_threshold_from_stored_signatures_equals_a_full_run(ingested_corpus, tmp_path, monkeypatch):
+    spec = [InputSpec(str(ingested_corpus))]
     run_stage(DEDUP, DedupConfig(), spec, tmp_path / "old", RUN)
     full = run_stage(DEDUP, DedupConfig(threshold=0.6), spec, tmp_path / "full", RUN)
     calls = [0]
@@ -54,10 +46,10 @@ def test_a_changed_threshold_from_stored_signatures_equals_a_full_run(ingested, 
     assert full.stats["docs_excluded"] > 0
 
 
-def test_signatures_of_other_settings_or_inputs_are_refused(ingested, tmp_path):
-    spec = [InputSpec(str(ingested))]
+def test_signatures_of_other_settings_or_inputs_are_refused(ingested_corpus, tmp_path):
+    spec = [InputSpec(str(ingested_corpus))]
     run_stage(DEDUP, DedupConfig(), spec, tmp_path / "old", RUN)
     with pytest.raises(StageError, match="num_perm=384, this one 128"):
         run_stage(DEDUP, DedupConfig(num_perm=128, signatures_from=str(tmp_path / "old")), spec, tmp_path / "a", RUN)
     with pytest.raises(StageError, match="no finished dedup run"):
-        run_stage(DEDUP, DedupConfig(signatures_from=str(ingested)), spec, tmp_path / "b", RUN)
+        run_stage(DEDUP, DedupConfig(signatures_from=str(ingested_corpus)), spec, tmp_path / "b", RUN)

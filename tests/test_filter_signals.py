@@ -19,20 +19,12 @@ from lmpipe.stages.filter.analysis import TextView, rule_lang
 from lmpipe.stages.filter.base import RuleFilter
 from lmpipe.stages.filter.config import KoLanguageRules, LanguageRules
 from lmpipe.stages.filter.stage import FilterConfig
-from lmpipe.stages.ingest.stage import IngestConfig
 from lmpipe.text import words as W
 
 CHANGED = {
     "en": {"gopher": {"min_words": 120}},  # more English documents go for too few words
     "ko": {"c4": {"min_sentences": 1}, "repetition": {"max_dup_line_ratio": 0.2}},  # fewer / more Korean drops
 }
-
-
-@pytest.fixture(scope="module")
-def ingested(tmp_path_factory, samples=Path(__file__).resolve().parent.parent / "samples") -> Path:
-    out = tmp_path_factory.mktemp("sig") / "ingest"
-    run_stage(STAGES["ingest"], IngestConfig(), [InputSpec(str(samples / "corpus"))], out)
-    return out
 
 
 def _outcome(folder: Path) -> tuple[list, list]:
@@ -58,18 +50,18 @@ def _count_morphemes(monkeypatch) -> list[int]:
     return calls
 
 
-def test_re_deciding_from_stored_signals_equals_a_full_run(ingested, tmp_path, monkeypatch):
+def test_re_deciding_from_stored_signals_equals_a_full_run(ingested_corpus, tmp_path, monkeypatch):
     run = RunConfig(workers=1)  # in this process, so MeCab calls can be counted
     filter_stage_ = STAGES["filter"]
     calls = _count_morphemes(monkeypatch)
-    run_stage(filter_stage_, FilterConfig(), [InputSpec(str(ingested))], tmp_path / "old", run)
+    run_stage(filter_stage_, FilterConfig(), [InputSpec(str(ingested_corpus))], tmp_path / "old", run)
     changed = from_dict(FilterConfig, CHANGED)
     calls[0] = 0
-    full = run_stage(filter_stage_, changed, [InputSpec(str(ingested))], tmp_path / "full", run)
+    full = run_stage(filter_stage_, changed, [InputSpec(str(ingested_corpus))], tmp_path / "full", run)
     full_calls = calls[0]
     remix_cfg = dataclasses.replace(changed, signals_from=str(tmp_path / "old"))
     calls[0] = 0
-    remix = run_stage(filter_stage_, remix_cfg, [InputSpec(str(ingested))], tmp_path / "remix", run)
+    remix = run_stage(filter_stage_, remix_cfg, [InputSpec(str(ingested_corpus))], tmp_path / "remix", run)
     assert _outcome(tmp_path / "remix") == _outcome(tmp_path / "full")
     assert remix.stats["excluded"] == full.stats["excluded"] and remix.stats["docs_out"] == full.stats["docs_out"]
     assert _outcome(tmp_path / "full") != _outcome(tmp_path / "old")  # the thresholds did change the result
@@ -77,8 +69,8 @@ def test_re_deciding_from_stored_signals_equals_a_full_run(ingested, tmp_path, m
     assert full_calls > 100 and calls[0] < full_calls / 4, (calls[0], full_calls)
 
 
-def test_signals_from_must_be_a_filter_stage(ingested, tmp_path):
-    cfg = FilterConfig(signals_from=str(ingested))  # an ingest folder
+def test_signals_from_must_be_a_filter_stage(ingested_corpus, tmp_path):
+    cfg = FilterConfig(signals_from=str(ingested_corpus))  # an ingest folder
     with pytest.raises(ConfigError, match="holds stage 'ingest', not 'filter'"):
         filter_stage.build_filter(cfg)
 
@@ -126,9 +118,11 @@ def test_encoded_basis_is_the_basis():
         )
 
 
-def test_stored_signals_are_what_decided(ingested, tmp_path):
+def test_stored_signals_are_what_decided(ingested_corpus, tmp_path):
     # signals are rounded before the decision: an excluded document's stored signals give its reason again
-    run_stage(STAGES["filter"], FilterConfig(), [InputSpec(str(ingested))], tmp_path / "f", RunConfig(workers=1))
+    run_stage(
+        STAGES["filter"], FilterConfig(), [InputSpec(str(ingested_corpus))], tmp_path / "f", RunConfig(workers=1)
+    )
     filters = {f.prefix: f for f in _rule_filters(LanguageRules(), KoLanguageRules())}
     rows = [r for p in sorted((tmp_path / "f").glob("excluded/*.parquet")) for r in pq.read_table(p).to_pylist()]
     checked = 0
