@@ -57,7 +57,7 @@ class StageFolder:
     `location` is a local folder or an object-storage URL. Tasks, wherever they run, read and write there: the
     per-document passes' parts (lmpipe.core.writers), and the barrier phases' work files (dedup's _dedup/, pack's
     _pack/), so the nodes of a cluster share nothing but the bucket. What runs in the driver alone (tokenizer
-    training, the shard writer, the stage reports) works in `local`: the location itself, or for a URL a scratch
+    training, pack's document index, the stage reports) works in `local`: the location itself, or for a URL a scratch
     mirror on the driver's machine whose results are published to the bucket."""
 
     location: str

@@ -261,7 +261,8 @@ def copy_file(src: str | os.PathLike, dest: str | os.PathLike) -> None:
 
 
 def with_suffix(path: str | os.PathLike, suffix: str) -> str:
-    """`path` with its last suffix replaced (str.replace of Path.with_suffix, which would mangle `s3://`)."""
+    """`path` with its last suffix replaced, as Path.with_suffix does, for URLs too (Path would turn `s3://` into
+    `s3:/`)."""
     path = str(path)
     head, _, name = path.rpartition("/")
     stem = name.rsplit(".", 1)[0] if "." in name else name

@@ -5,7 +5,7 @@
     phase 3  `run_stage` with `DedupFilter`: standard outputs, stats.json, excluded/ with reasons, report.md
 
 No step holds all buckets, edges or documents: every intermediate table is split into `partitions` key ranges
-sized from `max_partition_mb`, and each range is one task that reads only its rows from disk (shuffle.py).
+sized from `max_partition_mb`, and each range is one task that reads only its rows, from disk or the bucket (shuffle.py).
 """
 
 from __future__ import annotations
