@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,25 @@ def test_signatures_equal_datasketch(kind):
         reference.update_batch(minhash.shingles(text, kind, 5))
         assert np.array_equal(reference.hashvalues, sig)
     assert (ours[-1] == minhash.EMPTY).all()  # punctuation only: no shingle, empty signature
+
+
+@pytest.mark.parametrize("num_perm, seed", [(384, 1), (128, 1), (256, 42), (7, 0)])
+def test_permutations_are_datasketchs_draws(num_perm, seed):
+    a, b = minhash.permutations(num_perm, seed)
+    ref_a, ref_b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    assert a.dtype == b.dtype == np.uint32
+    assert np.array_equal(a, ref_a) and np.array_equal(b, ref_b)
+
+
+def test_signature_workers_do_not_import_datasketch():
+    # datasketch imports scipy (0.65-2.3 s per process): the pipeline's tasks compute without it
+    code = (
+        "import sys; from lmpipe.stages.dedup import minhash, phases; "
+        "minhash.signatures([minhash.shingle_hashes('대한민국 헌법 제1조', 'char', 5)], 384, 1); "
+        "print('datasketch' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
 
 
 def test_korean_shingles_are_syllables_not_jamo_and_ignore_spacing():
