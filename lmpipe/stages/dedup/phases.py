@@ -104,27 +104,26 @@ def signature_task(
 
 def _signatures(task, tasks, sources, cfg: DedupConfig, bands, rows, root) -> dict:
     docs_path = storage.join(root, "docs", f"{task:05d}.parquet")
-    docs_tmp = storage.temp_path_for(docs_path)
-    docs_tmp.parent.mkdir(parents=True, exist_ok=True)
-    docs_writer = pq.ParquetWriter(docs_tmp, DOCS_SCHEMA, compression="zstd")
     # Keys spill to disk in sorted runs: one task's keys never have to fit in memory at once.
     key_path = storage.join(root, "keys", f"{task:05d}.parquet")
     keys = SortedRunWriter(key_path, KEYS_SCHEMA, _key_run_rows(cfg.max_partition_mb))
     counts = Counter()
     batch = []
+    with (
+        storage.writing(docs_path) as docs_tmp,  # committed whole when the block ends, removed if it raises
+        pq.ParquetWriter(docs_tmp, DOCS_SCHEMA, compression="zstd") as docs_writer,
+    ):
 
-    def flush():
-        _signature_batch(batch, task, counts["docs"] - len(batch), cfg, bands, rows, docs_writer, keys, counts)
-        batch.clear()
+        def flush():
+            _signature_batch(batch, task, counts["docs"] - len(batch), cfg, bands, rows, docs_writer, keys, counts)
+            batch.clear()
 
-    for doc in iter_task_documents(sources, task, tasks):
-        batch.append(doc)
-        counts["docs"] += 1
-        if len(batch) >= BATCH_DOCS:
-            flush()
-    flush()
-    docs_writer.close()
-    storage.commit_file(docs_tmp, docs_path)
+        for doc in iter_task_documents(sources, task, tasks):
+            batch.append(doc)
+            counts["docs"] += 1
+            if len(batch) >= BATCH_DOCS:
+                flush()
+        flush()
     counts["key_rows"] = keys.close()
     counts["key_runs"] = keys.runs
     return {"task": task, **counts}
